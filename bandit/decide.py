@@ -1,0 +1,124 @@
+"""One vectorised pass from (segments, eligibility masks) to arms and propensities.
+
+Mixing order, outermost first: exploration floor, control group, then the policy (or a
+uniform burn-in):  pi = floor/|E| + (1 - floor) * (control * 1[champion] + (1 - control) * p).
+So every eligible arm keeps at least floor/|E|, and the control share is measured inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bandit.policies import Groups, Policy, PolicyState, group_debtors, uniform_allocation
+from bandit.stats import BoolArray, FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """A campaign's exploration settings, checked at construction."""
+
+    exploration_floor: float = 0.0
+    burn_in: int = 0
+    control_share: float = 0.0
+    champion: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.exploration_floor <= 1.0:
+            raise ValueError(
+                f"exploration_floor must be between 0 and 1, got {self.exploration_floor}"
+            )
+        if self.burn_in < 0:
+            raise ValueError(f"burn_in must be zero or more decisions per arm, got {self.burn_in}")
+        if not 0.0 <= self.control_share <= 1.0:
+            raise ValueError(f"control share must be between 0 and 1, got {self.control_share}")
+        if self.control_share > 0 and self.champion is None:
+            raise ValueError("a control share needs a champion arm")
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    """Per debtor: ``arm`` (N,) (-1 when nothing is eligible), ``propensity`` (N,),
+    ``control`` (N,) whether the control group routed it; per group: ``groups`` and
+    ``allocation`` (G, K), the exact probabilities the arms were drawn from."""
+
+    arm: IntArray
+    propensity: FloatArray
+    control: BoolArray
+    groups: Groups
+    allocation: FloatArray
+
+
+def in_burn_in(groups: Groups, sends: FloatArray, burn_in: int) -> BoolArray:
+    """Groups where some eligible arm has fewer than ``burn_in`` decisions in the segment; (G,)."""
+    if burn_in <= 0:
+        return np.zeros(len(groups.segment), dtype=bool)
+    short = sends[groups.segment] < burn_in
+    return np.asarray((short & groups.mask).any(axis=1), dtype=bool)
+
+
+def mix(base: FloatArray, groups: Groups, config: DecisionConfig) -> tuple[FloatArray, FloatArray]:
+    """Apply control share and exploration floor to a base allocation (G, K).
+
+    Returns the final allocation and, per group, the probability that a decision is a
+    control decision (0 where the champion is not eligible)."""
+    mask = groups.mask
+    alloc = base
+    control = np.zeros(len(mask))
+    if config.control_share > 0 and config.champion is not None:
+        ok = mask[:, config.champion]
+        share = np.where(ok, config.control_share, 0.0)
+        alloc = (1.0 - share)[:, None] * alloc
+        alloc[:, config.champion] += share
+        control = share
+    if config.exploration_floor > 0:
+        floor = config.exploration_floor
+        alloc = floor * uniform_allocation(mask) + (1.0 - floor) * alloc
+        control = (1.0 - floor) * control
+    return np.asarray(np.where(mask, alloc, 0.0), dtype=np.float64), control
+
+
+def draw(
+    allocation: FloatArray,
+    groups: Groups,
+    control: FloatArray,
+    champion: int | None,
+    rng: np.random.Generator,
+) -> tuple[IntArray, FloatArray, BoolArray]:
+    """Draw each debtor's arm from its group's allocation; (arm, propensity, control) per debtor."""
+    n = len(groups.of_debtor)
+    rows = allocation[groups.of_debtor]
+    cumulative = np.cumsum(rows, axis=1)
+    total = cumulative[:, -1]
+    u = (1.0 - rng.random(n)) * total  # in (0, total]: never lands on a zero-probability arm
+    arm = (cumulative < u[:, None]).sum(axis=1)
+    empty = total <= 0
+    arm = np.where(empty, -1, np.minimum(arm, rows.shape[1] - 1)).astype(np.int64)
+    propensity = np.where(empty, 0.0, rows[np.arange(n), np.maximum(arm, 0)])
+    is_control = np.zeros(n, dtype=bool)
+    if champion is not None:
+        share = control[groups.of_debtor]
+        chosen = (arm == champion) & (share > 0)
+        coin = rng.random(n)
+        is_control = chosen & (coin * np.where(chosen, propensity, 1.0) < share)
+    return arm, propensity, is_control
+
+
+def decide_batch(
+    policy: Policy,
+    state: PolicyState,
+    segments: IntArray,
+    masks: BoolArray,
+    config: DecisionConfig,
+    rng: np.random.Generator,
+) -> BatchDecision:
+    """Decide for N debtors at once; ``segments`` (N,) index rows of the state, ``masks`` (N, K)."""
+    groups = group_debtors(segments, masks)
+    base = policy.allocate(state, groups, rng)
+    burning = in_burn_in(groups, state.sends, config.burn_in)
+    if burning.any():
+        base = np.where(burning[:, None], uniform_allocation(groups.mask), base)
+    allocation, control = mix(base, groups, config)
+    arm, propensity, is_control = draw(allocation, groups, control, config.champion, rng)
+    return BatchDecision(arm, propensity, is_control, groups, allocation)

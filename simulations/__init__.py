@@ -1,0 +1,1 @@
+"""dunning-bandit: simulations."""

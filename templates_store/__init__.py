@@ -1,0 +1,1 @@
+"""dunning-bandit: templates_store."""
