@@ -13,6 +13,8 @@ objectives use Monte Carlo with a stated draw count.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import special
 
@@ -24,6 +26,13 @@ TAIL = 1e-9
 LOGIT_LIMIT = 700.0
 UNIFORM_POINTS = 96
 ARM_POINTS = 12
+UPPER_CANDIDATES = 4
+
+
+@functools.cache
+def _offsets(uniform: int, per_arm: int) -> tuple[FloatArray, FloatArray]:
+    """Even grid fractions (uniform,) and per-arm offsets in spreads (per_arm,)."""
+    return np.linspace(0.0, 1.0, uniform), np.linspace(-5.0, 5.0, per_arm)
 
 
 def _normalise(weights: FloatArray, mask: BoolArray) -> FloatArray:
@@ -67,34 +76,44 @@ def _bounds(
     """Per-segment logit range [start, stop] outside which the integrand is negligible.
 
     Below the exact TAIL quantile of any one eligible arm j the product of CDFs is < TAIL;
-    each group uses the arm whose lower quantile looks highest. Above the exact upper TAIL
-    quantile of every eligible arm nothing is left; those quantiles are returned too.
+    each group uses the arm whose lower quantile looks highest. Above the upper TAIL quantile
+    of every eligible arm nothing is left: computed exactly for the ``UPPER_CANDIDATES``
+    arms whose generous rough bound (centre + 8 spreads, also returned) is highest.
     """
-    segments = len(a)
+    rough_up = np.where(eligible, centre + 8.0 * spread, -np.inf)
+    rows = np.arange(len(a))[:, None]
+    if a.shape[1] > UPPER_CANDIDATES:
+        top = np.argpartition(-rough_up, UPPER_CANDIDATES - 1, axis=1)[:, :UPPER_CANDIDATES]
+    else:
+        top = np.broadcast_to(np.arange(a.shape[1]), a.shape)
+    exact = special.logit(special.betaincinv(a[rows, top], b[rows, top], 1.0 - TAIL))
+    stop = np.where(eligible[rows, top], exact, -np.inf).max(axis=1)
     rough_low = np.where(mask, (centre - 6.0 * spread)[seg_of_group], -np.inf)
     pick = rough_low.argmax(axis=1)
     low = special.logit(special.betaincinv(a[seg_of_group, pick], b[seg_of_group, pick], TAIL))
-    upper = np.full(a.shape, -np.inf)
-    upper[eligible] = special.logit(special.betaincinv(a[eligible], b[eligible], 1.0 - TAIL))
-    high = np.where(mask, upper[seg_of_group], -np.inf).max(axis=1)
-    start = _by_segment(np.nan_to_num(low, nan=-LOGIT_LIMIT), seg_of_group, segments, True)
-    stop = _by_segment(high, seg_of_group, segments, False)
+    low = np.where(np.isnan(low), -LOGIT_LIMIT, low)
+    start = _by_segment(low, seg_of_group, len(a), lowest=True)
     start = np.clip(start, -LOGIT_LIMIT, LOGIT_LIMIT)
     stop = np.clip(stop, start + 1e-9, LOGIT_LIMIT)
-    return start, stop, upper
+    return start, stop, rough_up
 
 
 def _grid(
-    centre: FloatArray, spread: FloatArray, start: FloatArray, stop: FloatArray, tight: BoolArray
+    centre: FloatArray,
+    spread: FloatArray,
+    start: FloatArray,
+    stop: FloatArray,
+    tight: BoolArray,
+    points: tuple[int, int],
 ) -> FloatArray:
-    """Sorted grid per segment: even on [start, stop], plus ``ARM_POINTS`` around each arm
-    flagged ``tight`` (too narrow for the even spacing); (U, UNIFORM_POINTS + T * ARM_POINTS)."""
-    even = start[:, None] + (stop - start)[:, None] * np.linspace(0.0, 1.0, UNIFORM_POINTS)
+    """Sorted grid per segment: ``points[0]`` even on [start, stop], plus ``points[1]``
+    around each arm flagged ``tight`` (too narrow for the even spacing)."""
+    fractions, offsets = _offsets(*points)
+    even = start[:, None] + (stop - start)[:, None] * fractions
     if tight.shape[1] == 0:
         return np.asarray(even, dtype=np.float64)
-    z = np.linspace(-5.0, 5.0, ARM_POINTS)
     local = np.where(
-        tight[:, :, None], centre[:, :, None] + spread[:, :, None] * z, start[:, None, None]
+        tight[:, :, None], centre[:, :, None] + spread[:, :, None] * offsets, start[:, None, None]
     )
     local = np.clip(local.reshape(len(start), -1), start[:, None], stop[:, None])
     return np.sort(np.concatenate([even, local], axis=1), axis=1)
@@ -109,11 +128,16 @@ def _groups_by_segment(group_segment: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def integral_propensity(
-    alpha: FloatArray, beta: FloatArray, group_segment: IntArray, group_mask: BoolArray
+    alpha: FloatArray,
+    beta: FloatArray,
+    group_segment: IntArray,
+    group_mask: BoolArray,
+    points: tuple[int, int] = (UNIFORM_POINTS, ARM_POINTS),
 ) -> FloatArray:
     """Thompson-sampling allocation per group for Beta(alpha, beta) arms; (G, K).
 
-    ``alpha``/``beta`` (S, K); ``group_segment`` (G,); ``group_mask`` (G, K) eligible arms.
+    ``alpha``/``beta`` (S, K); ``group_segment`` (G,); ``group_mask`` (G, K) eligible arms;
+    ``points``: even grid points per segment and extra points per narrow arm.
     """
     mask = np.asarray(group_mask, dtype=bool)
     segments, seg_of_group = _groups_by_segment(np.asarray(group_segment))
@@ -124,26 +148,20 @@ def integral_propensity(
         eligible = np.zeros(a.shape, dtype=bool)
         np.logical_or.at(eligible, seg_of_group, mask)
     centre, spread = logit_moments(a, b)
-    start, stop, upper = _bounds(a, b, centre, spread, mask, seg_of_group, eligible)
+    start, stop, rough_up = _bounds(a, b, centre, spread, mask, seg_of_group, eligible)
     # Only arms that can pass the grid's start matter; the rest have F = 1 and pi ~ 0 there.
-    contender = eligible & (upper > start[:, None])
+    contender = eligible & (rough_up > start[:, None])
     width = max(int(contender.sum(axis=1).max(initial=0)), 1)
+    rows = np.arange(len(segments))[:, None]
     arms = np.argsort(~contender, axis=1, kind="stable")[:, :width]
-    real = np.take_along_axis(contender, arms, axis=1)
-    a = np.where(real, np.take_along_axis(a, arms, axis=1), 1.0)
-    b = np.where(real, np.take_along_axis(b, arms, axis=1), 1.0)
-    centre = np.take_along_axis(centre, arms, axis=1)
-    spread = np.take_along_axis(spread, arms, axis=1)
-    tight = real & (spread < 2.0 * ((stop - start) / UNIFORM_POINTS)[:, None])
+    real = contender[rows, arms]
+    a = np.where(real, a[rows, arms], 1.0)
+    b = np.where(real, b[rows, arms], 1.0)
+    centre, spread = centre[rows, arms], spread[rows, arms]
+    tight = real & (spread < 2.0 * ((stop - start) / points[0])[:, None])
     n_tight = int(tight.sum(axis=1).max(initial=0))
     order = np.argsort(~tight, axis=1, kind="stable")[:, :n_tight]
-    y = _grid(
-        np.take_along_axis(centre, order, axis=1),
-        np.take_along_axis(spread, order, axis=1),
-        start,
-        stop,
-        np.take_along_axis(tight, order, axis=1),
-    )
+    y = _grid(centre[rows, order], spread[rows, order], start, stop, tight[rows, order], points)
     return _normalise(_integrate(a, b, real, y, start, mask, seg_of_group, arms), mask)
 
 
@@ -164,23 +182,25 @@ def _integrate(
     log_pdf = a[:, :, None] * log_x + b[:, :, None] * log_1mx - special.betaln(a, b)[:, :, None]
     pdf = np.exp(log_pdf)
     slope = a[:, :, None] * (1.0 - x) - b[:, :, None] * x  # d log pdf / dy
-    gaps = np.diff(y, axis=1)[:, None, :]
+    gaps = np.diff(y, axis=1)
     # Hermite (corrected trapezoid) rule per interval: exact for cubics, O(h^4).
     dpdf = pdf * slope
-    steps = 0.5 * gaps * (pdf[:, :, 1:] + pdf[:, :, :-1]) + gaps**2 / 12.0 * (
-        dpdf[:, :, :-1] - dpdf[:, :, 1:]
-    )
-    cdf = np.concatenate([np.zeros((*pdf.shape[:2], 1)), np.cumsum(steps, axis=2)], axis=2)
+    steps = 0.5 * gaps[:, None, :] * (pdf[:, :, 1:] + pdf[:, :, :-1])
+    steps += (gaps**2 / 12.0)[:, None, :] * (dpdf[:, :, :-1] - dpdf[:, :, 1:])
+    cdf = np.empty_like(pdf)
+    cdf[:, :, 0] = 0.0
+    np.cumsum(steps, axis=2, out=cdf[:, :, 1:])
     cdf += special.betainc(a, b, special.expit(start)[:, None])[:, :, None]
-    log_cdf = np.where(real[:, :, None], np.log(np.clip(cdf, 1e-300, 1.0)), 0.0)
-    hazard = np.where(real[:, :, None], np.exp(np.minimum(log_pdf - log_cdf, 300.0)), 0.0)
+    log_cdf = np.log(np.clip(cdf, 1e-300, 1.0))
+    log_cdf[~real] = 0.0
+    hazard = np.exp(np.minimum(log_pdf - log_cdf, 300.0))
+    hazard[~real] = 0.0
     trapezoid = np.zeros_like(y)
-    trapezoid[:, 1:] += 0.5 * gaps[:, 0]
-    trapezoid[:, :-1] += 0.5 * gaps[:, 0]
-    square = gaps[:, 0] ** 2 / 12.0
+    trapezoid[:, 1:] += 0.5 * gaps
+    trapezoid[:, :-1] += 0.5 * gaps
     correction = np.zeros_like(y)
-    correction[:, :-1] += square
-    correction[:, 1:] -= square
+    correction[:, :-1] += gaps**2 / 12.0
+    correction[:, 1:] -= gaps**2 / 12.0
     # integrand I_k = P r_k with P = prod F_j, r_k = f_k / F_k; I_k' = P r_k (d_k - r_k + R)
     own = hazard * (trapezoid[:, None, :] + correction[:, None, :] * (slope - hazard))
     cross = hazard * correction[:, None, :]

@@ -1,0 +1,305 @@
+"""Campaigns, templates (immutable versions with renditions), arms and segments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from templates_store.models import Arm, Campaign, Rendition, Segment, Template, TemplateVersion
+from templates_store.templating import Rendition as RenditionSpec
+
+
+class AlreadyExists(ValueError):
+    """A unique key (campaign key, template key) is taken."""
+
+
+def create_campaign(
+    session: Session, *, key: str, name: str, settings: dict[str, Any], now: datetime
+) -> Campaign:
+    campaign = Campaign(
+        key=key, name=name, settings=settings, epoch_day=day_of(now), created_at=now
+    )
+    session.add(campaign)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise AlreadyExists(f"campaign {key!r} already exists") from exc
+    return campaign
+
+
+def get_campaign(session: Session, *, key: str) -> Campaign | None:
+    return session.exec(select(Campaign).where(Campaign.key == key)).first()
+
+
+def list_campaigns(session: Session) -> Sequence[Campaign]:
+    return session.exec(select(Campaign).order_by(col(Campaign.id))).all()
+
+
+def day_of(moment: datetime) -> int:
+    """Whole UTC days since 1970-01-01."""
+    return int(moment.timestamp() // 86_400)
+
+
+def _add_version(
+    session: Session,
+    *,
+    template: Template,
+    version: int,
+    variables: Sequence[str],
+    cost: dict[str, float],
+    renditions: Sequence[RenditionSpec],
+    now: datetime,
+) -> TemplateVersion:
+    assert template.id is not None
+    row = TemplateVersion(
+        template_id=template.id,
+        version=version,
+        variables=list(variables),
+        cost=dict(cost),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    for r in renditions:
+        session.add(
+            Rendition(
+                template_version_id=row.id,
+                channel=r.channel,
+                locale=r.locale,
+                subject=r.subject,
+                title=r.title,
+                body=r.body,
+            )
+        )
+    for channel in sorted({r.channel for r in renditions}):
+        _ensure_arm(session, template=template, channel=channel)
+    session.flush()
+    return row
+
+
+def _ensure_arm(session: Session, *, template: Template, channel: str) -> None:
+    assert template.id is not None
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {
+        "campaign_id": template.campaign_id,
+        "template_id": template.id,
+        "channel": channel,
+        "key": f"{template.key}:{channel}",
+    }
+    session.execute(
+        insert(Arm)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "template_id", "channel"])
+    )
+
+
+def create_template(
+    session: Session,
+    *,
+    campaign: Campaign,
+    key: str,
+    purpose: str,
+    variables: Sequence[str],
+    cost: dict[str, float],
+    renditions: Sequence[RenditionSpec],
+    now: datetime,
+) -> Template:
+    """Register a template as version 1 with its renditions; one arm per channel."""
+    assert campaign.id is not None
+    template = Template(
+        campaign_id=campaign.id, key=key, purpose=purpose, latest_version=1, created_at=now
+    )
+    session.add(template)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise AlreadyExists(
+            f"template {key!r} already exists in campaign {campaign.key!r}"
+        ) from exc
+    _add_version(
+        session,
+        template=template,
+        version=1,
+        variables=variables,
+        cost=cost,
+        renditions=renditions,
+        now=now,
+    )
+    return template
+
+
+def new_template_version(
+    session: Session,
+    *,
+    template: Template,
+    purpose: str,
+    variables: Sequence[str],
+    cost: dict[str, float],
+    renditions: Sequence[RenditionSpec],
+    now: datetime,
+) -> TemplateVersion:
+    """Version n + 1; decisions made on older versions keep theirs."""
+    template.latest_version += 1
+    template.purpose = purpose
+    session.add(template)
+    return _add_version(
+        session,
+        template=template,
+        version=template.latest_version,
+        variables=variables,
+        cost=cost,
+        renditions=renditions,
+        now=now,
+    )
+
+
+def set_template_status(session: Session, *, template: Template, status: str) -> Template:
+    template.status = status
+    session.add(template)
+    session.flush()
+    return template
+
+
+def get_template(session: Session, *, campaign_id: int, key: str) -> Template | None:
+    query = select(Template).where(Template.campaign_id == campaign_id, Template.key == key)
+    return session.exec(query).first()
+
+
+def list_templates(session: Session, *, campaign_id: int) -> Sequence[Template]:
+    query = select(Template).where(Template.campaign_id == campaign_id).order_by(col(Template.id))
+    return session.exec(query).all()
+
+
+def get_version(session: Session, *, template_id: int, version: int) -> TemplateVersion | None:
+    query = select(TemplateVersion).where(
+        TemplateVersion.template_id == template_id, TemplateVersion.version == version
+    )
+    return session.exec(query).first()
+
+
+def renditions_of(session: Session, *, template_version_id: int) -> list[RenditionSpec]:
+    query = (
+        select(Rendition)
+        .where(Rendition.template_version_id == template_version_id)
+        .order_by(col(Rendition.id))
+    )
+    return [
+        RenditionSpec(
+            channel=r.channel, locale=r.locale, body=r.body, subject=r.subject, title=r.title
+        )
+        for r in session.exec(query).all()
+    ]
+
+
+@dataclass(frozen=True)
+class ArmInfo:
+    """An arm with what the decision needs: its template's status, purpose, latest version,
+    the locales of that version's renditions on the arm's channel, and the cost per send."""
+
+    arm_id: int
+    key: str
+    template: str
+    template_id: int
+    channel: str
+    status: str
+    purpose: str
+    version: int
+    version_id: int
+    locales: frozenset[str]
+    cost: float
+
+
+def campaign_arms(session: Session, *, campaign_id: int) -> list[ArmInfo]:
+    """Every arm of the campaign in a stable order (arm id), with its latest version's data."""
+    query = (
+        select(Arm, Template, TemplateVersion)
+        .join(Template, col(Template.id) == Arm.template_id)
+        .join(
+            TemplateVersion,
+            (col(TemplateVersion.template_id) == Template.id)
+            & (col(TemplateVersion.version) == Template.latest_version),
+        )
+        .where(Arm.campaign_id == campaign_id)
+        .order_by(col(Arm.id))
+    )
+    rows = session.exec(query).all()
+    version_ids = [v.id for _, _, v in rows]
+    locales: dict[tuple[int, str], set[str]] = {}
+    if version_ids:
+        found = session.exec(
+            select(Rendition.template_version_id, Rendition.channel, Rendition.locale).where(
+                col(Rendition.template_version_id).in_(version_ids)
+            )
+        ).all()
+        for version_id, channel, locale in found:
+            locales.setdefault((version_id, channel), set()).add(locale)
+    out = []
+    for arm, template, version in rows:
+        assert arm.id is not None and template.id is not None and version.id is not None
+        out.append(
+            ArmInfo(
+                arm_id=arm.id,
+                key=arm.key,
+                template=template.key,
+                template_id=template.id,
+                channel=arm.channel,
+                status=template.status,
+                purpose=template.purpose,
+                version=version.version,
+                version_id=version.id,
+                locales=frozenset(locales.get((version.id, arm.channel), set())),
+                cost=float(version.cost.get(arm.channel, 0.0)),
+            )
+        )
+    return out
+
+
+def segment_ids(session: Session, *, campaign_id: int, keys: Sequence[str]) -> dict[str, int]:
+    """Ids of the given segment keys, creating the missing ones (race-safe)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    existing = _segments(session, campaign_id=campaign_id, keys=wanted)
+    missing = [k for k in wanted if k not in existing]
+    if missing:
+        session.execute(
+            insert(Segment)
+            .values([{"campaign_id": campaign_id, "key": k} for k in missing])
+            .on_conflict_do_nothing(index_elements=["campaign_id", "key"])
+        )
+        existing = _segments(session, campaign_id=campaign_id, keys=wanted)
+    return existing
+
+
+def _segments(session: Session, *, campaign_id: int, keys: Sequence[str]) -> dict[str, int]:
+    query = select(Segment.key, Segment.id).where(
+        Segment.campaign_id == campaign_id, col(Segment.key).in_(keys)
+    )
+    return {key: int(sid) for key, sid in session.exec(query).all() if sid is not None}
+
+
+def all_segments(session: Session, *, campaign_id: int) -> dict[str, int]:
+    query = (
+        select(Segment.key, Segment.id)
+        .where(Segment.campaign_id == campaign_id)
+        .order_by(col(Segment.id))
+    )
+    return {key: int(sid) for key, sid in session.exec(query).all() if sid is not None}
+
+
+def count_templates(session: Session, *, campaign_id: int) -> int:
+    query = select(func.count()).select_from(Template).where(Template.campaign_id == campaign_id)
+    return int(session.exec(query).one())

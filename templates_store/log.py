@@ -1,0 +1,319 @@
+"""The decision and event log: decisions append-only, events idempotent on ``event_id``.
+
+A decision and its statistics commit in one transaction; so do an event and its statistics.
+Every statistic changes by atomic increments (templates_store.upsert), and an outcome counts
+once per decision: the first event of a type flips the decision's ``<type>_at`` from NULL
+with a conditional UPDATE, and only the writer whose UPDATE hit the row adds to the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from templates_store.models import (
+    Arm,
+    ArmDay,
+    ArmStat,
+    Decision,
+    DelayCount,
+    Event,
+    OptOut,
+    Segment,
+    Template,
+)
+from templates_store.upsert import add_many, add_to
+
+OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
+COUNT_COLUMN = {"open": "opens", "click": "clicks", "pay": "pays"}
+
+
+def record_decisions(
+    session: Session, *, decisions: Sequence[Decision], weights: Sequence[float]
+) -> None:
+    """Append decisions and add them to their (segment, arm) statistics and day buckets."""
+    if not decisions:
+        return
+    session.add_all(decisions)
+    session.flush()
+    add_decision_stats(session, decisions=decisions, weights=weights)
+
+
+def add_decision_stats(
+    session: Session, *, decisions: Sequence[Decision], weights: Sequence[float]
+) -> None:
+    """Add logged decisions to their (segment, arm) statistics and day buckets."""
+    if not decisions:
+        return
+    stats: dict[tuple[int, int], dict[str, Any]] = {}
+    days: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for d, w in zip(decisions, weights, strict=True):
+        s = stats.setdefault(
+            (d.segment_id, d.arm_id),
+            {
+                "segment_id": d.segment_id,
+                "arm_id": d.arm_id,
+                "campaign_id": d.campaign_id,
+                "sends": 0,
+                "sends_w": 0.0,
+                "cost": 0.0,
+            },
+        )
+        s["sends"] += 1
+        s["sends_w"] += w
+        s["cost"] += d.cost
+        b = days.setdefault(
+            (d.segment_id, d.arm_id, d.day),
+            {
+                "segment_id": d.segment_id,
+                "arm_id": d.arm_id,
+                "day": d.day,
+                "campaign_id": d.campaign_id,
+                "sends": 0,
+            },
+        )
+        b["sends"] += 1
+    add_many(
+        session,
+        ArmStat,
+        key_columns=("segment_id", "arm_id"),
+        rows=sorted(stats.values(), key=_key2),
+        increment_columns=("sends", "sends_w", "cost"),
+    )
+    add_many(
+        session,
+        ArmDay,
+        key_columns=("segment_id", "arm_id", "day"),
+        rows=sorted(days.values(), key=_key3),
+        increment_columns=("sends",),
+    )
+
+
+def _key2(row: Mapping[str, Any]) -> tuple[int, int]:
+    return (row["segment_id"], row["arm_id"])  # a fixed lock order avoids deadlocks
+
+
+def _key3(row: Mapping[str, Any]) -> tuple[int, int, int]:
+    return (row["segment_id"], row["arm_id"], row["day"])
+
+
+def get_decision(session: Session, *, decision_id: str) -> Decision | None:
+    return session.get(Decision, decision_id)
+
+
+@dataclass(frozen=True)
+class Contact:
+    at: datetime
+    channel: str
+    template: str
+
+
+def debtor_contacts(
+    session: Session, *, campaign_id: int, debtor_ids: Sequence[str], since: datetime
+) -> dict[str, list[Contact]]:
+    """Each debtor's decisions (sends) since ``since``, oldest first."""
+    out: dict[str, list[Contact]] = {d: [] for d in debtor_ids}
+    if not debtor_ids:
+        return out
+    for chunk in _chunks(sorted(set(debtor_ids)), 500):
+        query = (
+            select(Decision.debtor_id, Decision.decided_at, Decision.channel, Template.key)
+            .join(Arm, col(Arm.id) == Decision.arm_id)
+            .join(Template, col(Template.id) == Arm.template_id)
+            .where(
+                Decision.campaign_id == campaign_id,
+                col(Decision.debtor_id).in_(chunk),
+                col(Decision.decided_at) >= since,
+            )
+            .order_by(col(Decision.decided_at))
+        )
+        for debtor, at, channel, template in session.exec(query).all():
+            out[debtor].append(Contact(at=at, channel=channel, template=template))
+    return out
+
+
+def debtors_contacted_with(
+    session: Session, *, campaign_id: int, template_id: int, debtor_ids: Sequence[str]
+) -> set[str]:
+    """The debtors who have ever been sent this template (first-contact rule)."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(debtor_ids)), 500):
+        query = (
+            select(Decision.debtor_id)
+            .join(Arm, col(Arm.id) == Decision.arm_id)
+            .where(
+                Decision.campaign_id == campaign_id,
+                Arm.template_id == template_id,
+                col(Decision.debtor_id).in_(chunk),
+            )
+            .distinct()
+        )
+        found.update(session.exec(query).all())
+    return found
+
+
+def opted_out(
+    session: Session, *, campaign_id: int, debtor_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    """Channels each debtor has opted out of in this campaign."""
+    out: dict[str, set[str]] = {}
+    for chunk in _chunks(sorted(set(debtor_ids)), 500):
+        query = select(OptOut.debtor_id, OptOut.channel).where(
+            OptOut.campaign_id == campaign_id, col(OptOut.debtor_id).in_(chunk)
+        )
+        for debtor, channel in session.exec(query).all():
+            out.setdefault(debtor, set()).add(channel)
+    return out
+
+
+def latest_decision(
+    session: Session, *, campaign_id: int, debtor_id: str, since: datetime, until: datetime
+) -> Decision | None:
+    """The debtor's latest decision in [since, until]: last-touch attribution."""
+    query = (
+        select(Decision)
+        .where(
+            Decision.campaign_id == campaign_id,
+            Decision.debtor_id == debtor_id,
+            col(Decision.decided_at) >= since,
+            col(Decision.decided_at) <= until,
+        )
+        .order_by(col(Decision.decided_at).desc(), col(Decision.id).desc())
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+@dataclass(frozen=True)
+class EventInput:
+    event_id: str
+    type: str
+    occurred_at: datetime
+    amount: float | None = None
+    currency: str | None = None
+
+
+def record_event(
+    session: Session,
+    *,
+    event: EventInput,
+    decision: Decision,
+    window_days: float,
+    weight: float,
+    received_at: datetime,
+) -> str:
+    """Store an event and count it: "accepted", "duplicate" (event_id seen) or "late"."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    late = event.type != "opt_out" and event.occurred_at - decision.decided_at > timedelta(
+        days=window_days
+    )
+    inserted = session.execute(
+        insert(Event)
+        .values(
+            event_id=event.event_id,
+            decision_id=decision.id,
+            type=event.type,
+            occurred_at=event.occurred_at,
+            received_at=received_at,
+            amount=event.amount,
+            currency=event.currency,
+            late=late,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(Event.__table__.c.id)  # type: ignore[attr-defined]
+    ).first()
+    if inserted is None:
+        return "duplicate"
+    if late:
+        return "late"
+    if event.type == "opt_out":
+        session.execute(
+            insert(OptOut)
+            .values(
+                campaign_id=decision.campaign_id,
+                debtor_id=decision.debtor_id,
+                channel=decision.channel,
+                at=event.occurred_at,
+            )
+            .on_conflict_do_nothing(index_elements=["campaign_id", "debtor_id", "channel"])
+        )
+        return "accepted"
+    count_outcome(session, decision=decision, event=event, weight=weight)
+    return "accepted"
+
+
+def count_outcome(
+    session: Session, *, decision: Decision, event: EventInput, weight: float
+) -> None:
+    """Add a counted (in-window) outcome to the decision and its statistics."""
+    column = OUTCOME_COLUMN[event.type]
+    first = session.execute(
+        update(Decision)
+        .where(col(Decision.id) == decision.id, getattr(Decision, column).is_(None))
+        .values({column: event.occurred_at})
+    )
+    increments: dict[str, float] = {}
+    if first.rowcount == 1:  # type: ignore[attr-defined]
+        name = COUNT_COLUMN[event.type]
+        increments = {name: 1, f"{name}_w": weight}
+        delay = max(int((event.occurred_at - decision.decided_at).total_seconds() // 86_400), 0)
+        add_to(
+            session,
+            DelayCount,
+            keys={"campaign_id": decision.campaign_id, "outcome": event.type, "delay_day": delay},
+            increments={"count": 1},
+        )
+    if event.type == "pay" and event.amount:
+        session.execute(
+            update(Decision)
+            .where(col(Decision.id) == decision.id)
+            .values(amount=Decision.amount + event.amount)
+        )
+        increments.update(
+            amount=event.amount,
+            amount_w=event.amount * weight,
+            amount_sq_w=event.amount**2 * weight,
+        )
+    if increments:
+        session.execute(
+            update(ArmStat)
+            .where(
+                col(ArmStat.segment_id) == decision.segment_id,
+                col(ArmStat.arm_id) == decision.arm_id,
+            )
+            .values({k: getattr(ArmStat, k) + v for k, v in increments.items()})
+        )
+
+
+def events_of(session: Session, *, decision_id: str) -> Sequence[Event]:
+    query = select(Event).where(Event.decision_id == decision_id).order_by(col(Event.id))
+    return session.exec(query).all()
+
+
+def get_event(session: Session, *, event_id: str) -> Event | None:
+    return session.exec(select(Event).where(Event.event_id == event_id)).first()
+
+
+def export_rows(session: Session, *, campaign_id: int) -> Iterator[tuple[Decision, str, str]]:
+    """Every decision of a campaign in time order with its segment and arm keys, streamed."""
+    query = (
+        select(Decision, Segment.key, Arm.key)
+        .join(Segment, col(Segment.id) == Decision.segment_id)
+        .join(Arm, col(Arm.id) == Decision.arm_id)
+        .where(Decision.campaign_id == campaign_id)
+        .order_by(col(Decision.decided_at), col(Decision.id))
+        .execution_options(yield_per=1000)
+    )
+    yield from session.exec(query)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,191 @@
+"""The tables: campaigns, templates with immutable versions and renditions, arms, segments,
+the append-only decision log, events, sufficient statistics, opt-outs and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+TEMPLATE_STATUSES = ("active", "paused", "retired")
+PURPOSES = ("collection", "marketing")
+EVENT_TYPES = ("open", "click", "pay", "opt_out")
+ROLES = ("admin", "manager", "sender", "analyst")
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class Campaign(SQLModel, table=True):
+    """One dunning programme; ``settings`` holds the validated campaign JSON."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=100, unique=True, index=True)
+    name: str = Field(max_length=200)
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    epoch_day: int  # reference day of the discounted accumulators
+    created_at: datetime = _utc(nullable=False)
+
+
+class Template(SQLModel, table=True):
+    """A message concept; its content lives in immutable versions."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    key: str = Field(max_length=100)
+    purpose: str = Field(max_length=20, default="collection")
+    status: str = Field(max_length=20, default="active")
+    latest_version: int = 1
+    created_at: datetime = _utc(nullable=False)
+
+
+class TemplateVersion(SQLModel, table=True):
+    """Version n of a template: declared variables and cost per channel; never changed."""
+
+    __tablename__ = "template_version"
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="template.id", index=True)
+    version: int
+    variables: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    cost: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False)
+
+
+class Rendition(SQLModel, table=True):
+    """The text of one version for one (channel, locale)."""
+
+    __table_args__ = (UniqueConstraint("template_version_id", "channel", "locale"),)
+    id: int | None = Field(default=None, primary_key=True)
+    template_version_id: int = Field(foreign_key="template_version.id", index=True)
+    channel: str = Field(max_length=10)
+    locale: str = Field(max_length=20)
+    subject: str | None = None
+    title: str | None = None
+    body: str
+
+
+class Arm(SQLModel, table=True):
+    """A (template, channel) pair the bandit chooses among; its order in a campaign is its id."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "template_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    template_id: int = Field(foreign_key="template.id")
+    channel: str = Field(max_length=10)
+    key: str = Field(max_length=120)
+
+
+class Segment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    key: str = Field(max_length=300)
+
+
+class Decision(SQLModel, table=True):
+    """One choice for one debtor; append-only except for its first-outcome times."""
+
+    __table_args__ = (Index("ix_decision_debtor", "campaign_id", "debtor_id", "decided_at"),)
+    id: str = Field(primary_key=True, max_length=36)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    segment_id: int = Field(foreign_key="segment.id")
+    arm_id: int = Field(foreign_key="arm.id")
+    debtor_id: str = Field(max_length=200)
+    template_version: int
+    channel: str = Field(max_length=10)
+    locale: str = Field(max_length=20)
+    propensity: float
+    control: bool = False
+    cost: float = 0.0
+    eligible: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    audit: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    decided_at: datetime = _utc(nullable=False, index=True)
+    day: int  # whole UTC days since 1970-01-01
+    opened_at: datetime | None = _utc(nullable=True)
+    clicked_at: datetime | None = _utc(nullable=True)
+    paid_at: datetime | None = _utc(nullable=True)
+    amount: float = 0.0
+
+
+class Event(SQLModel, table=True):
+    """An outcome reported by a sender; idempotent on ``event_id``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=200, unique=True, index=True)
+    decision_id: str = Field(foreign_key="decision.id", index=True)
+    type: str = Field(max_length=10)
+    occurred_at: datetime = _utc(nullable=False)
+    received_at: datetime = _utc(nullable=False)
+    amount: float | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    late: bool = False
+
+
+class ArmStat(SQLModel, table=True):
+    """Sufficient statistics of one (segment, arm); accumulators scaled to the campaign's
+    epoch day when the campaign has a half-life (bandit.stats.scaled_weight)."""
+
+    __tablename__ = "arm_stat"
+    segment_id: int = Field(foreign_key="segment.id", primary_key=True)
+    arm_id: int = Field(foreign_key="arm.id", primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    sends: int = 0
+    sends_w: float = 0.0
+    opens_w: float = 0.0
+    clicks_w: float = 0.0
+    pays_w: float = 0.0
+    amount_w: float = 0.0
+    amount_sq_w: float = 0.0
+    opens: int = 0
+    clicks: int = 0
+    pays: int = 0
+    amount: float = 0.0
+    cost: float = 0.0
+
+
+class ArmDay(SQLModel, table=True):
+    """Decisions per (segment, arm, day): the pending-by-age buckets."""
+
+    __tablename__ = "arm_day"
+    segment_id: int = Field(foreign_key="segment.id", primary_key=True)
+    arm_id: int = Field(foreign_key="arm.id", primary_key=True)
+    day: int = Field(primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    sends: int = 0
+
+
+class DelayCount(SQLModel, table=True):
+    """Counted outcomes per (campaign, outcome, whole days from decision to outcome)."""
+
+    __tablename__ = "delay_count"
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    outcome: str = Field(max_length=10, primary_key=True)
+    delay_day: int = Field(primary_key=True)
+    count: int = 0
+
+
+class OptOut(SQLModel, table=True):
+    """A channel a debtor has opted out of, remembered per campaign."""
+
+    __tablename__ = "opt_out"
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    debtor_id: str = Field(max_length=200, primary_key=True)
+    channel: str = Field(max_length=10, primary_key=True)
+    at: datetime = _utc(nullable=False)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its SHA-256 hash is kept, with a short public prefix to name it."""
+
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(max_length=16, index=True)
+    hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=10)
+    created_at: datetime = _utc(nullable=False)
+    revoked_at: datetime | None = _utc(nullable=True)

@@ -1,0 +1,53 @@
+"""Atomic increments: INSERT .. ON CONFLICT DO UPDATE SET c = c + excluded.c, per dialect.
+
+No read-modify-write: concurrent writers add, never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Executable
+from sqlmodel import Session, SQLModel
+
+
+def add_to(
+    session: Session,
+    model: type[SQLModel],
+    *,
+    keys: Mapping[str, Any],
+    increments: Mapping[str, float | int],
+    constant: Mapping[str, Any] | None = None,
+) -> None:
+    """Add ``increments`` to the row with primary key ``keys``, creating it if missing."""
+    add_many(
+        session,
+        model,
+        key_columns=tuple(keys),
+        rows=[{**keys, **(constant or {}), **increments}],
+        increment_columns=tuple(increments),
+    )
+
+
+def add_many(
+    session: Session,
+    model: type[SQLModel],
+    *,
+    key_columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    increment_columns: Sequence[str],
+) -> None:
+    """Add each row's ``increment_columns`` to the existing rows (by ``key_columns``)."""
+    if not rows:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(list(rows))
+    update = {c: table.c[c] + statement.excluded[c] for c in increment_columns}
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=list(key_columns), set_=update
+    )
+    session.execute(upsert)
