@@ -23,6 +23,7 @@ class DecisionConfig:
     burn_in: int = 0
     control_share: float = 0.0
     champion: int | None = None
+    champions: tuple[int, ...] = ()  # fallbacks in order when ``champion`` is not eligible
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.exploration_floor <= 1.0:
@@ -33,8 +34,21 @@ class DecisionConfig:
             raise ValueError(f"burn_in must be zero or more decisions per arm, got {self.burn_in}")
         if not 0.0 <= self.control_share <= 1.0:
             raise ValueError(f"control share must be between 0 and 1, got {self.control_share}")
-        if self.control_share > 0 and self.champion is None:
+        if self.control_share > 0 and self.champion is None and not self.champions:
             raise ValueError("a control share needs a champion arm")
+
+    @property
+    def champion_order(self) -> tuple[int, ...]:
+        """Champion arms in order of preference."""
+        return ((self.champion,) if self.champion is not None else ()) + self.champions
+
+
+def group_champion(mask: BoolArray, config: DecisionConfig) -> IntArray:
+    """Per group, the first eligible champion arm, -1 where none is eligible; (G,)."""
+    champion = np.full(len(mask), -1, dtype=np.int64)
+    for arm in reversed(config.champion_order):
+        champion = np.where(mask[:, arm], arm, champion)
+    return champion
 
 
 @dataclass(frozen=True)
@@ -66,11 +80,12 @@ def mix(base: FloatArray, groups: Groups, config: DecisionConfig) -> tuple[Float
     mask = groups.mask
     alloc = base
     control = np.zeros(len(mask))
-    if config.control_share > 0 and config.champion is not None:
-        ok = mask[:, config.champion]
-        share = np.where(ok, config.control_share, 0.0)
+    if config.control_share > 0 and config.champion_order:
+        champion = group_champion(mask, config)
+        share = np.where(champion >= 0, config.control_share, 0.0)
         alloc = (1.0 - share)[:, None] * alloc
-        alloc[:, config.champion] += share
+        rows = np.flatnonzero(champion >= 0)
+        alloc[rows, champion[rows]] += share[rows]
         control = share
     if config.exploration_floor > 0:
         floor = config.exploration_floor
@@ -83,10 +98,13 @@ def draw(
     allocation: FloatArray,
     groups: Groups,
     control: FloatArray,
-    champion: int | None,
+    champion: IntArray,
     rng: np.random.Generator,
 ) -> tuple[IntArray, FloatArray, BoolArray]:
-    """Draw each debtor's arm from its group's allocation; (arm, propensity, control) per debtor."""
+    """Draw each debtor's arm from its group's allocation; (arm, propensity, control) per debtor.
+
+    ``control`` (G,) is the probability of a control decision and ``champion`` (G,) the
+    group's champion arm (-1 for none)."""
     n = len(groups.of_debtor)
     rows = allocation[groups.of_debtor]
     cumulative = np.cumsum(rows, axis=1)
@@ -97,9 +115,9 @@ def draw(
     arm = np.where(empty, -1, np.minimum(arm, rows.shape[1] - 1)).astype(np.int64)
     propensity = np.where(empty, 0.0, rows[np.arange(n), np.maximum(arm, 0)])
     is_control = np.zeros(n, dtype=bool)
-    if champion is not None:
+    if np.any(control > 0):
         share = control[groups.of_debtor]
-        chosen = (arm == champion) & (share > 0)
+        chosen = (arm == champion[groups.of_debtor]) & (share > 0)
         coin = rng.random(n)
         is_control = chosen & (coin * np.where(chosen, propensity, 1.0) < share)
     return arm, propensity, is_control
@@ -120,5 +138,6 @@ def decide_batch(
     if burning.any():
         base = np.where(burning[:, None], uniform_allocation(groups.mask), base)
     allocation, control = mix(base, groups, config)
-    arm, propensity, is_control = draw(allocation, groups, control, config.champion, rng)
+    champion = group_champion(groups.mask, config)
+    arm, propensity, is_control = draw(allocation, groups, control, champion, rng)
     return BatchDecision(arm, propensity, is_control, groups, allocation)

@@ -60,7 +60,8 @@ class PolicyState:
 class Policy(Protocol):
     """Allocation per group: rows sum to 1 over the group's eligible arms; (G, K)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def allocate(
         self, state: PolicyState, groups: Groups, rng: np.random.Generator
@@ -77,7 +78,7 @@ def argmax_allocation(values: FloatArray, mask: BoolArray) -> FloatArray:
     """All probability on the best eligible arm, ties shared equally; (G, K)."""
     v = np.where(mask, values, -np.inf)
     best = v.max(axis=1, keepdims=True)
-    top = mask & (v >= best) & np.isfinite(best)
+    top = mask & (v >= best) & (best > -np.inf)  # +inf: UCB1 unsent arms
     return uniform_allocation(top)
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from templates_store.models import (
     Arm,
@@ -26,6 +26,7 @@ from templates_store.models import (
     Event,
     OptOut,
     Segment,
+    Snapshot,
     Template,
 )
 from templates_store.upsert import add_many, add_to
@@ -40,9 +41,27 @@ def record_decisions(
     """Append decisions and add them to their (segment, arm) statistics and day buckets."""
     if not decisions:
         return
-    session.add_all(decisions)
-    session.flush()
+    columns = Decision.__table__.columns.keys()  # type: ignore[attr-defined]
+    rows = [{c: getattr(d, c) for c in columns} for d in decisions]
+    session.execute(insert_into(session, Decision), rows)
     add_decision_stats(session, decisions=decisions, weights=weights)
+
+
+def record_snapshots(session: Session, *, snapshots: Sequence[Snapshot]) -> None:
+    """Store the policy snapshots that decisions refer to (before the decisions)."""
+    if snapshots:
+        rows = [
+            {"id": s.id, "campaign_id": s.campaign_id, "created_at": s.created_at, "data": s.data}
+            for s in snapshots
+        ]
+        session.execute(insert_into(session, Snapshot), rows)
+
+
+def insert_into(session: Session, model: type[SQLModel]) -> Any:
+    """A plain INSERT for ``model`` in the session's dialect (executemany with a list)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(model.__table__)  # type: ignore[attr-defined]
 
 
 def add_decision_stats(
@@ -211,7 +230,7 @@ def record_event(
     """Store an event and count it: "accepted", "duplicate" (event_id seen) or "late"."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    late = event.type != "opt_out" and event.occurred_at - decision.decided_at > timedelta(
+    late = event.type != "opt_out" and _elapsed(decision, event.occurred_at) > timedelta(
         days=window_days
     )
     inserted = session.execute(
@@ -263,7 +282,7 @@ def count_outcome(
     if first.rowcount == 1:  # type: ignore[attr-defined]
         name = COUNT_COLUMN[event.type]
         increments = {name: 1, f"{name}_w": weight}
-        delay = max(int((event.occurred_at - decision.decided_at).total_seconds() // 86_400), 0)
+        delay = max(int(_elapsed(decision, event.occurred_at).total_seconds() // 86_400), 0)
         add_to(
             session,
             DelayCount,
@@ -290,6 +309,15 @@ def count_outcome(
             )
             .values({k: getattr(ArmStat, k) + v for k, v in increments.items()})
         )
+
+
+def _elapsed(decision: Decision, moment: datetime) -> timedelta:
+    """Time from the decision to ``moment``; SQLite reads back naive datetimes, all UTC."""
+    return _as_utc(moment) - _as_utc(decision.decided_at)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def events_of(session: Session, *, decision_id: str) -> Sequence[Event]:

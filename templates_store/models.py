@@ -3,10 +3,10 @@ the append-only decision log, events, sufficient statistics, opt-outs and API ke
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 TEMPLATE_STATUSES = ("active", "paused", "retired")
@@ -15,8 +15,27 @@ EVENT_TYPES = ("open", "click", "pay", "opt_out")
 ROLES = ("admin", "manager", "sender", "analyst")
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone; PostgreSQL does)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _utc(**kwargs: Any) -> Any:
-    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+    return Field(sa_column=Column(UtcDateTime(), **kwargs))
 
 
 class Campaign(SQLModel, table=True):
@@ -87,6 +106,16 @@ class Segment(SQLModel, table=True):
     key: str = Field(max_length=300)
 
 
+class Snapshot(SQLModel, table=True):
+    """What the policy saw for one (segment, eligibility) group of a request: posterior
+    parameters and allocation of every eligible arm; shared by that group's decisions."""
+
+    id: str = Field(primary_key=True, max_length=36)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    created_at: datetime = _utc(nullable=False)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
 class Decision(SQLModel, table=True):
     """One choice for one debtor; append-only except for its first-outcome times."""
 
@@ -104,6 +133,7 @@ class Decision(SQLModel, table=True):
     cost: float = 0.0
     eligible: list[str] = Field(sa_column=Column(JSON, nullable=False))
     audit: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    snapshot_id: str | None = Field(default=None, foreign_key="snapshot.id")
     decided_at: datetime = _utc(nullable=False, index=True)
     day: int  # whole UTC days since 1970-01-01
     opened_at: datetime | None = _utc(nullable=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 19:43:07.466601
+Create Date: 2026-11-24 19:52:53.084236
 """
 
 from __future__ import annotations
@@ -84,6 +84,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("segment", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_segment_campaign_id"), ["campaign_id"], unique=False)
+
+    op.create_table(
+        "snapshot",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaign.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("snapshot", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_snapshot_campaign_id"), ["campaign_id"], unique=False)
 
     op.create_table(
         "template",
@@ -218,6 +233,7 @@ def upgrade() -> None:
         sa.Column("cost", sa.Float(), nullable=False),
         sa.Column("eligible", sa.JSON(), nullable=False),
         sa.Column("audit", sa.JSON(), nullable=False),
+        sa.Column("snapshot_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("day", sa.Integer(), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=True),
@@ -235,6 +251,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["segment_id"],
             ["segment.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["snapshot_id"],
+            ["snapshot.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -325,6 +345,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_template_campaign_id"))
 
     op.drop_table("template")
+    with op.batch_alter_table("snapshot", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_snapshot_campaign_id"))
+
+    op.drop_table("snapshot")
     with op.batch_alter_table("segment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_segment_campaign_id"))
 

@@ -1,0 +1,84 @@
+"""Campaign and template routes: thin, over api.service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path
+
+from api.auth import require
+from api.deps import SessionDep
+from api.schemas import (
+    CampaignCreate,
+    CampaignPublic,
+    PreviewIn,
+    PreviewOut,
+    TemplateCreate,
+    TemplatePublic,
+    TemplateUpdate,
+)
+from api.service import campaigns, templates
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+CampaignKey = Annotated[str, Path(max_length=100, description="the campaign's key")]
+TemplateKey = Annotated[str, Path(max_length=100, description="the template's key")]
+Admin = Depends(require())
+Manager = Depends(require("manager"))
+Anyone = Depends(require("manager", "sender", "analyst"))
+
+
+@router.post("", status_code=201, dependencies=[Admin])
+def create_campaign(body: CampaignCreate, session: SessionDep) -> CampaignPublic:
+    """Create a campaign (admin)."""
+    from datetime import UTC, datetime
+
+    return campaigns.create(session, body, datetime.now(UTC))
+
+
+@router.get("/{campaign}", dependencies=[Anyone])
+def read_campaign(campaign: CampaignKey, session: SessionDep) -> CampaignPublic:
+    """Read a campaign's settings (any role)."""
+    return campaigns.public(session, campaigns.load(session, campaign))
+
+
+@router.get("/{campaign}/templates", dependencies=[Anyone])
+def list_templates(campaign: CampaignKey, session: SessionDep) -> list[TemplatePublic]:
+    """Every template of the campaign with its latest version (any role)."""
+    return templates.list_all(session, campaign)
+
+
+@router.post("/{campaign}/templates", status_code=201, dependencies=[Manager])
+def register_template(
+    campaign: CampaignKey, body: TemplateCreate, session: SessionDep
+) -> TemplatePublic:
+    """Register a template with its renditions; validated with located errors (manager)."""
+    return templates.create(session, campaign, body)
+
+
+@router.put("/{campaign}/templates/{template}", dependencies=[Manager])
+def update_template(
+    campaign: CampaignKey, template: TemplateKey, body: TemplateUpdate, session: SessionDep
+) -> TemplatePublic:
+    """A new version; decisions made on older versions keep theirs (manager)."""
+    return templates.update(session, campaign, template, body)
+
+
+@router.post(
+    "/{campaign}/templates/{template}/preview", dependencies=[Manager], include_in_schema=True
+)
+def preview_template(
+    campaign: CampaignKey, template: TemplateKey, body: PreviewIn, session: SessionDep
+) -> PreviewOut:
+    """Render a template with sample variables (manager)."""
+    return templates.preview(session, campaign, template, body)
+
+
+@router.post("/{campaign}/templates/{template}/{action}", dependencies=[Manager])
+def change_status(
+    campaign: CampaignKey,
+    template: TemplateKey,
+    action: Literal["pause", "resume", "retire"],
+    session: SessionDep,
+) -> TemplatePublic:
+    """Pause, resume or retire a template (manager)."""
+    return templates.transition(session, campaign, template, action)

@@ -1,0 +1,108 @@
+"""Decision, event and analysis routes: thin, over api.service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+
+from api.auth import require
+from api.deps import ContextDep, SessionDep
+from api.errors import ApiError
+from api.schemas import (
+    ArmsOut,
+    DecideBatchIn,
+    DecideBatchOut,
+    DecideIn,
+    DecideOut,
+    EventBatchIn,
+    EventBatchOut,
+    EventIn,
+    EventOut,
+)
+from api.service import analysis, decisions, events
+
+router = APIRouter(tags=["decisions"])
+CampaignKey = Annotated[str, Path(max_length=100, description="the campaign's key")]
+Sender = Depends(require("sender"))
+Analyst = Depends(require("analyst"))
+
+
+@router.post("/v1/campaigns/{campaign}/decisions", dependencies=[Sender])
+def decide(
+    campaign: CampaignKey, body: DecideIn, session: SessionDep, ctx: ContextDep
+) -> DecideOut:
+    """The next message for one debtor, or no-send with every reason (sender)."""
+    return decisions.decide(session, ctx, campaign, [body], batch=False)[0]
+
+
+@router.post("/v1/campaigns/{campaign}/decisions/batch", dependencies=[Sender])
+def decide_batch(
+    campaign: CampaignKey, body: DecideBatchIn, session: SessionDep, ctx: ContextDep
+) -> DecideBatchOut:
+    """The same for up to 10,000 debtors in one vectorised pass; results in order (sender)."""
+    limit = ctx.settings.max_batch
+    if len(body.items) > limit:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"a batch holds at most {limit:,} items, got {len(body.items):,}; split it",
+        )
+    return DecideBatchOut(results=decisions.decide(session, ctx, campaign, body.items, batch=True))
+
+
+@router.get("/v1/decisions/{decision_id}", dependencies=[Depends(require("analyst", "sender"))])
+def read_decision(
+    decision_id: Annotated[str, Path(max_length=64)], session: SessionDep
+) -> dict[str, Any]:
+    """The audit record of one decision (analyst, sender)."""
+    return analysis.audit(session, decision_id)
+
+
+@router.post("/v1/events", status_code=202, dependencies=[Sender])
+def report_event(body: EventIn, session: SessionDep) -> EventOut:
+    """Report an open, click, pay or opt-out; idempotent on event_id (sender)."""
+    return events.record_one(session, body)
+
+
+@router.post("/v1/events/batch", status_code=202, dependencies=[Sender])
+def report_events(body: EventBatchIn, session: SessionDep, ctx: ContextDep) -> EventBatchOut:
+    """Many events; each succeeds or fails on its own (sender)."""
+    limit = ctx.settings.max_batch
+    if len(body.events) > limit:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"a batch holds at most {limit:,} events, got {len(body.events):,}; split it",
+        )
+    return EventBatchOut(results=events.record_batch(session, body.events))
+
+
+@router.get("/v1/campaigns/{campaign}/arms", dependencies=[Analyst])
+def arm_statistics(
+    campaign: CampaignKey,
+    session: SessionDep,
+    ctx: ContextDep,
+    segment: Annotated[str | None, Query(max_length=300)] = None,
+) -> ArmsOut:
+    """Per arm: counts, posterior mean and 95% interval, P(best), expected loss, allocation (analyst)."""
+    return analysis.arms(session, ctx, campaign, segment)
+
+
+@router.get(
+    "/v1/campaigns/{campaign}/decisions/export",
+    dependencies=[Analyst],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "the decision log as CSV"}},
+)
+def export_decisions(
+    campaign: CampaignKey, session: SessionDep, ctx: ContextDep
+) -> StreamingResponse:
+    """The decision log as CSV, in the replay format (analyst)."""
+    analysis.check_campaign(session, campaign)
+    session.commit()  # end this transaction: the stream reads on its own connection
+    headers = {"content-disposition": f'attachment; filename="{campaign}-decisions.csv"'}
+    return StreamingResponse(
+        analysis.export_csv(ctx, campaign), media_type="text/csv", headers=headers
+    )

@@ -1,0 +1,272 @@
+"""What analysts read: arm statistics, the audit of one decision, the CSV decision log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from api.errors import ApiError, not_found
+from api.schemas import ArmOut, ArmsOut
+from api.service import campaigns, evidence
+from api.service.context import ServiceContext
+from api.service.decisions import LONG_AGO, arm_catalog, decision_config, policy_for
+from bandit.decide import decide_batch
+from bandit.eligibility import Contact, Debtor, eligibility
+from bandit.stats import ArmStats
+from bandit.summary import summarize
+from templates_store import catalog, log, statistics
+from templates_store.models import Campaign, Snapshot
+
+EXPORT_COLUMNS = (
+    "decision_id",
+    "decided_at",
+    "campaign",
+    "segment",
+    "arm",
+    "propensity",
+    "opened",
+    "clicked",
+    "paid",
+    "amount",
+    "cost",
+    "control",
+    "template_version",
+    "channel",
+    "locale",
+)
+
+
+def _pooled(stats: ArmStats) -> ArmStats:
+    return ArmStats(
+        successes=stats.successes.sum(axis=0, keepdims=True),
+        closed=stats.closed.sum(axis=0, keepdims=True),
+        pending=stats.pending.sum(axis=0, keepdims=True),
+        sends=stats.sends.sum(axis=0, keepdims=True),
+        amount_sum=stats.amount_sum.sum(axis=0, keepdims=True),
+        amount_sq=stats.amount_sq.sum(axis=0, keepdims=True),
+    )
+
+
+def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str | None) -> ArmsOut:
+    """Per arm of a segment (or the campaign-wide pool): counts, posterior, P(best), allocation."""
+    campaign = campaigns.load(session, campaign_key)
+    cfg = campaigns.config(campaign)
+    infos = catalog.campaign_arms(session, campaign_id=cfg.id)
+    now = datetime.now(UTC)
+    known = catalog.all_segments(session, campaign_id=cfg.id)
+    if segment is not None and segment not in known:
+        raise not_found("segment", segment)
+    ids = [known[segment]] if segment is not None else list(known.values())
+    objective = cfg.settings.objective if isinstance(cfg.settings.objective, str) else "weighted"
+    if not infos:
+        return ArmsOut(segment=segment, objective=objective, arms=[])
+    ev = evidence.load(session, cfg, infos, ids, now, ctx.cache)
+    rows = statistics.stat_rows(session, campaign_id=cfg.id, segment_ids=ids) if ids else []
+    if segment is None:
+        stats = _pooled(ev.stats) if ids else ArmStats.empty(1, len(infos), cfg.longest_window)
+        ev = evidence.rebuild(cfg, infos, stats, ev)
+    active = np.array([a.status == "active" for a in infos])
+    rng = np.random.default_rng(0)
+    summary = summarize(ev.posterior, cfg.objective, 0, rng, arms=active)
+    allocation = np.zeros(len(infos))
+    if active.any():
+        out = decide_batch(
+            policy_for(cfg),
+            ev.state,
+            np.zeros(1, np.int64),
+            active[None, :],
+            decision_config(cfg, infos),
+            rng,
+        )
+        allocation = out.allocation[0]
+    totals: dict[int, dict[str, float]] = {}
+    for r in rows:
+        t = totals.setdefault(
+            r.arm_id, {"opens": 0, "clicks": 0, "pays": 0, "amount": 0.0, "cost": 0.0, "sends": 0}
+        )
+        for name in t:
+            t[name] += getattr(r, name)
+    pending = ev.stats.pending.sum(axis=(0, 2))
+    result = []
+    for j, a in enumerate(infos):
+        t = totals.get(a.arm_id, {})
+        loss = float(summary.expected_loss[j])
+        result.append(
+            ArmOut(
+                arm=a.key,
+                template=a.template,
+                channel=a.channel,
+                status=a.status,
+                sends=int(t.get("sends", 0)),
+                opens=int(t.get("opens", 0)),
+                clicks=int(t.get("clicks", 0)),
+                pays=int(t.get("pays", 0)),
+                amount=float(t.get("amount", 0.0)),
+                cost=float(t.get("cost", 0.0)),
+                pending=int(pending[j]),
+                mean=float(summary.mean[j]),
+                low=float(summary.low[j]),
+                high=float(summary.high[j]),
+                p_best=float(summary.p_best[j]),
+                expected_loss=None if np.isnan(loss) else loss,
+                allocation=float(allocation[j]),
+            )
+        )
+    return ArmsOut(segment=segment, objective=objective, arms=result)
+
+
+def audit(session: Session, decision_id: str) -> dict[str, Any]:
+    """Everything a compliance officer asks about one decision."""
+    decision = log.get_decision(session, decision_id=decision_id)
+    if decision is None:
+        raise not_found("decision", decision_id)
+    campaign = session.get(Campaign, decision.campaign_id)
+    assert campaign is not None and campaign.id is not None
+    cfg = campaigns.config(campaign)
+    infos = catalog.campaign_arms(session, campaign_id=campaign.id)
+    segments = {v: k for k, v in catalog.all_segments(session, campaign_id=campaign.id).items()}
+    snapshot = session.get(Snapshot, decision.snapshot_id) if decision.snapshot_id else None
+    at = (
+        decision.decided_at
+        if decision.decided_at.tzinfo
+        else decision.decided_at.replace(tzinfo=UTC)
+    )
+    inputs = decision.audit
+    history = log.debtor_contacts(
+        session,
+        campaign_id=campaign.id,
+        debtor_ids=[decision.debtor_id],
+        since=at - timedelta(days=cfg.cap_days),
+    )
+    earlier = tuple(
+        Contact(c.at, c.channel, c.template) for c in history[decision.debtor_id] if c.at < at
+    )
+    first = cfg.rules.first_contact_template
+    if (
+        first
+        and not any(c.template == first for c in earlier)
+        and decision.arm_id not in {a.arm_id for a in infos if a.template == first}
+    ):
+        earlier = (Contact(LONG_AGO, "letter", first), *earlier)
+    debtor = Debtor(
+        channels=frozenset(inputs.get("channels", [])),
+        timezone=inputs.get("timezone", "UTC"),
+        locale=inputs.get("locale", "en"),
+        marketing_consent=bool(inputs.get("marketing_consent", False)),
+        opted_out=frozenset(inputs.get("opted_out", [])),
+        jurisdiction=inputs.get("jurisdiction"),
+        history=earlier,
+    )
+    reasons: dict[str, list[dict[str, Any]]] = {}
+    if infos:
+        everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
+        for e in eligibility(everything_active, cfg.rules, debtor, at).exclusions:
+            reasons.setdefault(e.arm, []).append({"code": e.code, "detail": e.detail})
+    arms_out = []
+    for a in infos:
+        eligible = a.key in decision.eligible
+        why = (
+            []
+            if eligible
+            else reasons.get(a.key)
+            or [
+                {
+                    "code": "inactive",
+                    "detail": "paused, retired or not registered when the decision was made",
+                }
+            ]
+        )
+        arms_out.append(
+            {
+                "arm": a.key,
+                "eligible": eligible,
+                "chosen": a.arm_id == decision.arm_id,
+                "excluded_by": why,
+            }
+        )
+    chosen = next((a.key for a in infos if a.arm_id == decision.arm_id), None)
+    events = [
+        {
+            "event_id": e.event_id,
+            "type": e.type,
+            "occurred_at": e.occurred_at,
+            "received_at": e.received_at,
+            "amount": e.amount,
+            "currency": e.currency,
+            "late": e.late,
+        }
+        for e in log.events_of(session, decision_id=decision.id)
+    ]
+    return {
+        "decision_id": decision.id,
+        "campaign": campaign.key,
+        "debtor_id": decision.debtor_id,
+        "segment": segments.get(decision.segment_id),
+        "arm": chosen,
+        "template_version": decision.template_version,
+        "channel": decision.channel,
+        "locale": decision.locale,
+        "propensity": decision.propensity,
+        "control": decision.control,
+        "decided_at": decision.decided_at,
+        "inputs": inputs,
+        "arms": arms_out,
+        "posterior": snapshot.data if snapshot else None,
+        "outcomes": {
+            "opened_at": decision.opened_at,
+            "clicked_at": decision.clicked_at,
+            "paid_at": decision.paid_at,
+            "amount": decision.amount,
+        },
+        "events": events,
+    }
+
+
+def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
+    """The decision log in the replay format, streamed in chunks (own session)."""
+    with Session(ctx.engine) as session:
+        campaign = campaigns.load(session, campaign_key)
+        assert campaign.id is not None
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for n, (d, segment, arm) in enumerate(log.export_rows(session, campaign_id=campaign.id)):
+            decided = d.decided_at if d.decided_at.tzinfo else d.decided_at.replace(tzinfo=UTC)
+            writer.writerow(
+                (
+                    d.id,
+                    decided.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    campaign.key,
+                    segment,
+                    arm,
+                    repr(float(d.propensity)),
+                    int(d.opened_at is not None),
+                    int(d.clicked_at is not None),
+                    int(d.paid_at is not None),
+                    d.amount,
+                    d.cost,
+                    int(d.control),
+                    d.template_version,
+                    d.channel,
+                    d.locale,
+                )
+            )
+            if n % 500 == 499:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+
+def check_campaign(session: Session, campaign_key: str) -> None:
+    campaigns.load(session, campaign_key)
+
+
+__all__ = ["EXPORT_COLUMNS", "ApiError", "arms", "audit", "check_campaign", "export_csv"]

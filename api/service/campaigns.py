@@ -1,0 +1,102 @@
+"""Campaigns: creation, reading, and their settings as the bandit's objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from sqlmodel import Session
+
+from api.errors import ApiError, not_found
+from api.schemas import CampaignCreate, CampaignPublic
+from bandit.eligibility import Cap, ContactRules
+from bandit.objectives import Objective
+from templates_store import catalog
+from templates_store.models import Campaign
+
+
+def create(session: Session, body: CampaignCreate, now: datetime) -> CampaignPublic:
+    settings = body.model_dump(mode="json")
+    settings["name"] = body.name or body.key
+    try:
+        campaign = catalog.create_campaign(
+            session, key=body.key, name=settings["name"], settings=settings, now=now
+        )
+    except catalog.AlreadyExists as exc:
+        raise ApiError(409, "campaign_exists", str(exc)) from exc
+    session.commit()
+    return public(session, campaign)
+
+
+def load(session: Session, key: str) -> Campaign:
+    campaign = catalog.get_campaign(session, key=key)
+    if campaign is None:
+        raise not_found("campaign", key)
+    return campaign
+
+
+def public(session: Session, campaign: Campaign) -> CampaignPublic:
+    assert campaign.id is not None
+    arms = catalog.campaign_arms(session, campaign_id=campaign.id)
+    return CampaignPublic.model_validate(
+        {
+            **campaign.settings,
+            "created_at": campaign.created_at,
+            "templates": catalog.count_templates(session, campaign_id=campaign.id),
+            "arms": len(arms),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A stored campaign's settings, parsed once per request."""
+
+    id: int
+    key: str
+    epoch_day: int
+    settings: CampaignCreate
+    objective: Objective
+    rules: ContactRules
+    windows: dict[str, int]
+
+    @property
+    def longest_window(self) -> int:
+        return max(self.windows.values())
+
+    @property
+    def half_life(self) -> float | None:
+        return self.settings.half_life_days
+
+    @property
+    def cap_days(self) -> float:
+        return max((c.days for c in self.rules.caps), default=0.0)
+
+
+def _time(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def config(campaign: Campaign) -> CampaignConfig:
+    assert campaign.id is not None
+    settings = CampaignCreate.model_validate({k: v for k, v in campaign.settings.items()})
+    quiet = settings.quiet_hours
+    rules = ContactRules(
+        quiet_start=_time(quiet.start) if quiet else time(0, 0),
+        quiet_end=_time(quiet.end) if quiet else time(0, 0),
+        caps=tuple(Cap(c.channel, c.max, c.days, c.jurisdiction) for c in settings.caps),
+        first_contact_template=settings.first_contact_template,
+        fallback_locale=settings.fallback_locale,
+    )
+    objective_spec: Any = settings.objective
+    return CampaignConfig(
+        id=campaign.id,
+        key=campaign.key,
+        epoch_day=campaign.epoch_day,
+        settings=settings,
+        objective=Objective.parse(objective_spec),
+        rules=rules,
+        windows=settings.windows_days.model_dump(),
+    )

@@ -1,0 +1,129 @@
+"""Events: idempotent on event_id, attributed by decision id or last touch, counted once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from api.errors import ApiError
+from api.schemas import EventIn, EventOut, EventResult
+from api.service import campaigns
+from api.service.campaigns import CampaignConfig
+from api.service.evidence import Clock
+from templates_store import log
+from templates_store.models import Campaign, Decision
+
+FUTURE_SLACK = timedelta(hours=1)
+EARLY_SLACK = timedelta(minutes=5)  # clocks of sender and service may differ a little
+
+
+def _aware(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _target(
+    session: Session, event: EventIn, occurred: datetime, configs: dict[str, CampaignConfig]
+) -> tuple[Decision, CampaignConfig]:
+    if event.decision_id is not None:
+        decision = log.get_decision(session, decision_id=event.decision_id)
+        if decision is None:
+            raise ApiError(
+                404, "decision_not_found", f"decision {event.decision_id!r} does not exist"
+            )
+        campaign = session.get(Campaign, decision.campaign_id)
+        assert campaign is not None
+        if event.campaign is not None and campaign.key != event.campaign:
+            raise ApiError(
+                404,
+                "decision_not_found",
+                f"decision {event.decision_id!r} is not in campaign {event.campaign!r}",
+            )
+        cfg = configs.get(campaign.key) or campaigns.config(campaign)
+        configs[campaign.key] = cfg
+        return decision, cfg
+    assert event.campaign is not None and event.debtor_id is not None
+    cfg = configs.get(event.campaign) or campaigns.config(campaigns.load(session, event.campaign))
+    configs[event.campaign] = cfg
+    window = timedelta(days=cfg.windows.get(event.type, cfg.windows["pay"]))
+    found = log.latest_decision(
+        session,
+        campaign_id=cfg.id,
+        debtor_id=event.debtor_id,
+        since=occurred - window,
+        until=occurred + EARLY_SLACK,
+    )
+    if found is None:
+        raise ApiError(
+            404,
+            "decision_not_found",
+            f"no decision for debtor {event.debtor_id!r} in campaign {event.campaign!r} within the {event.type} window ({window.days} days) before {occurred.isoformat()}",
+        )
+    return found, cfg
+
+
+def record(
+    session: Session, event: EventIn, configs: dict[str, CampaignConfig] | None = None
+) -> EventOut:
+    """Store one event in the session's transaction (the caller commits)."""
+    configs = {} if configs is None else configs
+    now = datetime.now(UTC)
+    occurred = _aware(event.occurred_at)
+    if occurred > now + FUTURE_SLACK:
+        raise ApiError(422, "bad_time", f"occurred_at {occurred.isoformat()} is in the future")
+    existing = log.get_event(session, event_id=event.event_id)
+    if existing is not None:
+        return EventOut(
+            event_id=event.event_id, status="duplicate", decision_id=existing.decision_id
+        )
+    decision, cfg = _target(session, event, occurred, configs)
+    if occurred < _aware(decision.decided_at) - EARLY_SLACK:
+        raise ApiError(
+            422,
+            "bad_time",
+            f"occurred_at {occurred.isoformat()} is before the decision was made ({decision.decided_at.isoformat()})",
+        )
+    window = cfg.windows.get(event.type, 0)
+    weight = Clock.at(now, cfg).day_weight(decision.day, cfg)
+    status = log.record_event(
+        session,
+        event=log.EventInput(event.event_id, event.type, occurred, event.amount, event.currency),
+        decision=decision,
+        window_days=window,
+        weight=weight,
+        received_at=now,
+    )
+    return EventOut(event_id=event.event_id, status=status, decision_id=decision.id)
+
+
+def record_one(session: Session, event: EventIn) -> EventOut:
+    out = record(session, event)
+    session.commit()
+    return out
+
+
+def record_batch(session: Session, events: Sequence[EventIn]) -> list[EventResult]:
+    """Each event in its own savepoint: one bad event does not lose the others."""
+    configs: dict[str, CampaignConfig] = {}
+    results: list[EventResult] = []
+    for event in events:
+        nested = session.begin_nested()
+        try:
+            out = record(session, event, configs)
+        except ApiError as exc:
+            nested.rollback()
+            results.append(
+                EventResult(
+                    event_id=event.event_id,
+                    status="error",
+                    error={"code": exc.code, "message": exc.message, "status": exc.status},
+                )
+            )
+            continue
+        nested.commit()
+        results.append(
+            EventResult(event_id=out.event_id, status=out.status, decision_id=out.decision_id)
+        )
+    session.commit()
+    return results

@@ -1,0 +1,62 @@
+"""Segment keys from debtor attributes: ``segment_by`` in order, numbers into ``buckets``."""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from api.schemas import Attribute, CampaignCreate
+
+
+class SegmentError(ValueError):
+    """The attributes cannot be placed in a segment; the message says which and why."""
+
+
+def bucket_label(value: float, edges: list[float]) -> str:
+    """``dpd=45`` with edges [0, 31, 61, 91] -> "31-60"; the last bucket is open ("91+")."""
+    if value < edges[0]:
+        raise SegmentError(f"{value:g} is below the first bucket edge {edges[0]:g}")
+    i = bisect.bisect_right(edges, value) - 1
+    low = edges[i]
+    if i == len(edges) - 1:
+        return f"{_num(low)}+"
+    high = edges[i + 1]
+    upper = high - 1 if float(low).is_integer() and float(high).is_integer() else high
+    return f"{_num(low)}-{_num(upper)}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def segment_key(
+    settings: CampaignCreate, attributes: dict[str, Attribute], given: str | None
+) -> str:
+    """The caller's ``segment`` if given, else ``a=v|b=w`` from ``segment_by``; "all" if none."""
+    if given is not None:
+        return given
+    parts = []
+    for name in settings.segment_by:
+        if name not in attributes or attributes[name] is None:
+            raise SegmentError(
+                f"attributes.{name} is missing: the campaign segments by {', '.join(settings.segment_by)}"
+            )
+        value = attributes[name]
+        edges = settings.buckets.get(name)
+        if edges is not None:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise SegmentError(
+                    f"attributes.{name} must be a number to fall into buckets {edges}"
+                )
+            try:
+                label = bucket_label(float(value), edges)
+            except SegmentError as exc:
+                raise SegmentError(f"attributes.{name}: {exc}") from exc
+        else:
+            label = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f"{name}={label}")
+    return "|".join(parts) if parts else "all"

@@ -1,0 +1,39 @@
+"""The one settings object, read from the environment (prefix DUNNING_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as DUNNING_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="DUNNING_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; a SQLite file (sqlite_path) when unset"
+    )
+    sqlite_path: str = "dunning.db"
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_batch: int = Field(default=10_000, gt=0)
+    evidence_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how stale the pooled prior and delay model of a campaign may be",
+    )
+    seed: int | None = Field(default=None, description="fixed seed for the policy (tests only)")
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        from templates_store.db import database_url
+
+        return database_url(self.database_url, self.sqlite_path)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,164 @@
+"""API fixtures: the real app on a real database (a SQLite file; PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from api.app import create_app
+from api.settings import Settings
+from templates_store import keys
+from templates_store.db import make_engine
+from templates_store.migrate import upgrade
+
+ROLES = ("admin", "manager", "sender", "analyst")
+
+
+@dataclass
+class Api:
+    """A test client with one key per role; ``as_(role)`` gives that role's headers."""
+
+    client: TestClient
+    keys: dict[str, str]
+    url: str
+
+    def as_(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def post(self, path: str, role: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post(path, json=json, headers=self.as_(role), **kw)
+
+    def get(self, path: str, role: str, **kw: Any) -> Any:
+        return self.client.get(path, headers=self.as_(role), **kw)
+
+    def put(self, path: str, role: str, json: Any = None) -> Any:
+        return self.client.put(path, json=json, headers=self.as_(role))
+
+
+def _fresh_postgres(base: str, name: str) -> str:
+    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def build_api(url: str) -> Api:
+    upgrade(url)
+    with Session(make_engine(url)) as session:
+        secrets = {
+            role: keys.create_key(session, role=role, now=datetime.now(UTC))[1] for role in ROLES
+        }
+        session.commit()
+    settings = Settings(database_url=url, evidence_cache_seconds=0, seed=1)
+    return Api(TestClient(create_app(settings), raise_server_exceptions=False), secrets, url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """The app on an empty, migrated database with one key per role."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'api.db'}"
+    else:
+        base = request.getfixturevalue("postgres_url")
+        url = _fresh_postgres(base, f"dunning_api_{abs(hash(request.node.nodeid)) % 10**8}")
+    built = build_api(url)
+    with built.client:
+        yield built
+    if request.param == "postgresql":
+        admin = (
+            make_url(url)
+            .set(drivername="postgresql", database="test")
+            .render_as_string(hide_password=False)
+        )
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_api(tmp_path: Path) -> Iterator[Api]:
+    """The app on a SQLite file only (for tests that need no second backend)."""
+    built = build_api(f"sqlite:///{tmp_path / 'api.db'}")
+    with built.client:
+        yield built
+
+
+FRIENDLY = {
+    "key": "friendly",
+    "purpose": "collection",
+    "cost": {"sms": 0.01},
+    "renditions": [
+        {
+            "channel": "email",
+            "locale": "en",
+            "subject": "A quick reminder, {{ name }}",
+            "body": '<p>Hi {{ name }}, {{ amount_due }} is due. <a href="{{ pay_url }}">Pay</a> <a href="{{ opt_out_url }}">Unsubscribe</a></p>',
+        },
+        {
+            "channel": "sms",
+            "locale": "en",
+            "body": "Hi {{ name }}, {{ amount_due }} is due: {{ pay_url }} Reply STOP to opt out",
+        },
+    ],
+}
+FIRM = {
+    "key": "firm",
+    "cost": {"sms": 0.01, "voice": 0.05},
+    "renditions": [
+        {
+            "channel": "sms",
+            "locale": "en",
+            "body": "{{ name }}: {{ amount_due }} is overdue. Pay now: {{ pay_url }}. Reply STOP to opt out",
+        },
+        {
+            "channel": "voice",
+            "locale": "en",
+            "body": "Hello {{ name }}. Your payment of {{ amount_due }} is overdue.",
+        },
+    ],
+}
+VARIABLES = {
+    "name": "Ada",
+    "amount_due": "$120.00",
+    "pay_url": "https://pay.example/x",
+    "opt_out_url": "https://pay.example/stop",
+}
+
+
+def debtor(debtor_id: str, **kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "debtor_id": debtor_id,
+        "attributes": {"risk": "high", "dpd": 45, "state": "NY"},
+        "channels": ["email", "sms", "voice"],
+        "timezone": "America/New_York",
+        "locale": "en",
+        "variables": VARIABLES,
+        "at": "2026-11-24T15:00:00Z",
+    }
+    body.update(kw)
+    return body
+
+
+def setup_campaign(api: Api, **settings: Any) -> str:
+    body = {
+        "key": "loans",
+        "segment_by": ["risk", "dpd"],
+        "buckets": {"dpd": [0, 31, 61, 91]},
+        "burn_in": 0,
+        **settings,
+    }
+    r = api.post("/v1/campaigns", "admin", body)
+    assert r.status_code == 201, r.text
+    for template in (FRIENDLY, FIRM):
+        r = api.post("/v1/campaigns/loans/templates", "manager", template)
+        assert r.status_code == 201, r.text
+    return "loans"

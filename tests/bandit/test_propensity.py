@@ -1,0 +1,247 @@
+"""Thompson-sampling propensities: the integral against Monte Carlo and quadrature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+from bandit.objectives import Objective
+from bandit.posterior import Posterior
+from bandit.propensity import integral_propensity, monte_carlo_propensity
+from bandit.stats import OUTCOMES, PAY
+
+DRAWS = 1_000_000
+
+
+def by_rate(rates: list[float] | np.ndarray, trials: list[float] | np.ndarray):
+    """Beta(rate * trials, (1 - rate) * trials) per arm."""
+    r, n = np.asarray(rates, dtype=float), np.asarray(trials, dtype=float)
+    return r * n, (1.0 - r) * n
+
+
+CASES = {
+    "near-identical arms": by_rate([0.02, 0.0201, 0.0199], [5_000, 5_000, 5_000]),
+    "one arm far better": by_rate([0.01, 0.05, 0.012, 0.011], [2_000, 2_000, 2_000, 2_000]),
+    "tight beside wide": by_rate([0.02, 0.021], [1_000_000, 100]),
+    "cold start alpha < 1": (np.array([0.03, 0.06, 0.4]), np.array([1.97, 1.94, 19.6])),
+    "forty arms": by_rate(np.linspace(0.01, 0.03, 40), np.full(40, 3_000)),
+    "mixed widths near 0": by_rate([0.004, 0.006, 0.005, 0.02], [50_000, 800, 3, 1.5]),
+}
+
+
+def thompson_counts(a: np.ndarray, b: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """Brute force: share of joint Beta draws in which each arm is the largest."""
+    rng = np.random.default_rng(seed)
+    counts = np.zeros(len(a))
+    chunk = 200_000
+    for start in range(0, draws, chunk):
+        theta = rng.beta(a, b, size=(min(chunk, draws - start), len(a)))
+        counts += np.bincount(theta.argmax(axis=1), minlength=len(a))
+    return counts / draws
+
+
+def quadrature(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """pi_k = int f_k prod_{j != k} F_j by adaptive quadrature (slow; small K only)."""
+    low = float(stats.beta.ppf(1e-13, a, b).min())
+    high = float(stats.beta.isf(1e-13, a, b).max())
+    breaks = sorted({float(np.clip(m, low, high)) for m in a / (a + b)})
+    out = []
+    for k in range(len(a)):
+        others = [j for j in range(len(a)) if j != k]
+
+        def integrand(x: float, k: int = k, others: list[int] = others) -> float:
+            rest = np.prod(stats.beta.cdf(x, a[others], b[others])) if others else 1.0
+            return float(stats.beta.pdf(x, a[k], b[k]) * rest)
+
+        value, _ = integrate.quad(
+            integrand, low, high, points=breaks, limit=500, epsabs=1e-13, epsrel=1e-10
+        )
+        out.append(value)
+    return np.array(out)
+
+
+def one_group(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mask = np.ones((1, len(a)), dtype=bool)
+    return integral_propensity(a[None], b[None], np.array([0]), mask)[0]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_integral_agrees_with_a_million_thompson_draws(case: str) -> None:
+    a, b = CASES[case]
+    pi = one_group(a, b)
+    mc = thompson_counts(a, b, DRAWS, seed=len(case))
+    assert abs(pi.sum() - 1.0) < 1e-12
+    assert np.abs(pi - mc).max() <= 1e-3, (pi, mc)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if len(CASES[c][0]) <= 4])
+def test_integral_agrees_with_adaptive_quadrature(case: str) -> None:
+    """Far tighter than Monte Carlo can check: the grid's own error."""
+    a, b = CASES[case]
+    np.testing.assert_allclose(one_group(a, b), quadrature(a, b), rtol=0, atol=2e-5)
+
+
+def test_known_closed_forms() -> None:
+    # two identical arms: 1/2 each; Beta(2,1) vs Beta(1,1): P(X > Y) = 2/3
+    np.testing.assert_allclose(one_group(np.array([3.0, 3.0]), np.array([97.0, 97.0])), 0.5)
+    np.testing.assert_allclose(
+        one_group(np.array([2.0, 1.0]), np.array([1.0, 1.0])), [2 / 3, 1 / 3], atol=1e-6
+    )
+    # a single eligible arm is always chosen
+    np.testing.assert_allclose(one_group(np.array([0.03]), np.array([1.97])), [1.0])
+
+
+def test_grouped_call_equals_per_group_calls() -> None:
+    rng = np.random.default_rng(5)
+    segments, arms = 4, 7
+    rate = np.exp(rng.uniform(np.log(2e-3), np.log(0.2), (segments, arms)))
+    trials = np.exp(rng.uniform(np.log(0.5), np.log(1e6), (segments, arms)))
+    alpha, beta = rate * trials, (1.0 - rate) * trials
+    group_segment = np.array([2, 0, 3, 0, 2, 1, 3, 0])
+    group_mask = rng.random((len(group_segment), arms)) < 0.6
+    group_mask[3] = True
+    group_mask[6] = False  # a group with nothing eligible
+    group_mask[7, :] = False
+    group_mask[7, 4] = True  # a single eligible arm
+    together = integral_propensity(alpha, beta, group_segment, group_mask)
+    for g, (segment, mask) in enumerate(zip(group_segment, group_mask, strict=True)):
+        alone = integral_propensity(alpha, beta, np.array([segment]), mask[None])[0]
+        # the grid spans every group of the segment, so only up to its own error
+        np.testing.assert_allclose(together[g], alone, rtol=0, atol=2e-4)
+    np.testing.assert_allclose(together[:6].sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(together[6] == 0.0)
+    np.testing.assert_allclose(together[7], np.eye(arms)[4])
+
+
+def test_masked_out_arm_gets_exactly_zero() -> None:
+    a, b = by_rate([0.02, 0.2, 0.021, 0.019], [1_000, 1_000, 1_000, 1_000])
+    mask = np.array([[True, False, True, True], [True, True, True, True]])
+    pi = integral_propensity(a[None], b[None], np.array([0, 0]), mask)
+    assert pi[0, 1] == 0.0  # the far better arm, when not eligible
+    assert pi[0].sum() == pytest.approx(1.0, abs=1e-12)
+    # without arm 1, the others share it like a three-arm problem
+    three = integral_propensity(a[None, [0, 2, 3]], b[None, [0, 2, 3]], np.array([0]), mask[1:, :3])
+    np.testing.assert_allclose(pi[0, [0, 2, 3]], three[0], rtol=0, atol=1e-5)
+    assert pi[1, 1] > 0.99
+
+
+def two_arm_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """P(arm 0 beats arm 1) by quadrature in u = x ** alpha_0, where the Beta density of arm 0
+    has no singularity even for alpha_0 << 1: int (1 - u^(1/a))^(b - 1) F_1(u^(1/a)) du / (a B)."""
+    a0, b0 = float(a[0]), float(b[0])
+    log_beta = special.betaln(a0, b0)
+
+    def integrand(u: float) -> float:
+        x = u ** (1.0 / a0)
+        return float(np.exp((b0 - 1.0) * np.log1p(-x) - log_beta) * special.betainc(a[1], b[1], x))
+
+    value, _ = integrate.quad(
+        integrand, 0.0, 1.0, points=[1e-12, 1e-8, 1e-4, 1e-2, 0.5], limit=1000, epsabs=1e-14
+    )
+    return value / a0
+
+
+# Two cold-start arms (alpha ~ 0.065: a prior of ~5 pseudo-trials at 1.3% plus a few failures).
+COLD_PAIR = (np.array([0.06442801, 0.06550536]), np.array([11.68070775, 4.74655484]))
+
+
+def test_two_arm_reference_agrees_with_a_million_draws() -> None:
+    """The reference used below is itself right (checked at Monte Carlo precision)."""
+    a, b = COLD_PAIR
+    reference = two_arm_reference(a, b)
+    assert reference == pytest.approx(1.0 - two_arm_reference(a[::-1], b[::-1]), abs=1e-9)
+    assert abs(thompson_counts(a, b, DRAWS, seed=8)[0] - reference) <= 1e-3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: for alpha << 1 the logit density has a unit-scale shoulder near "
+    "-log(alpha + beta) that the even grid (and the delta-method local points) straddle; "
+    "error 2.5e-3 here",
+)
+def test_integral_two_cold_start_arms() -> None:
+    a, b = COLD_PAIR
+    assert abs(one_group(a, b)[0] - two_arm_reference(a, b)) <= 1e-3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the grid spans all groups of a segment, so one group whose lower tail "
+    "reaches logit -700 (alpha ~ 0.01) coarsens every other group's grid; error 2.4e-3 here",
+)
+def test_grouped_call_is_not_degraded_by_a_cold_group() -> None:
+    alpha = np.array([[1412.777645005666, 187.64844714152494, 18.846490654788337, 0.00856602]])
+    beta = np.array([[68571.0091422236, 1163.5839997555886, 266.3471634828921, 0.55665808]])
+    masks = np.array([[1, 0, 0, 1], [0, 1, 1, 1], [0, 0, 0, 1]], dtype=bool)
+    together = integral_propensity(alpha, beta, np.zeros(3, dtype=np.int64), masks)
+    alone = integral_propensity(alpha, beta, np.array([0]), masks[:1])
+    reference = two_arm_reference(alpha[0, [0, 3]], beta[0, [0, 3]])
+    assert abs(alone[0, 0] - reference) <= 1e-4  # alone, the grid is fine
+    assert abs(together[0, 0] - reference) <= 1e-3
+
+
+def net_recovery_posterior() -> Posterior:
+    """Two segments x 4 arms with different pay rates, amounts and costs."""
+    arms = 4
+    alpha = np.full((2, arms, len(OUTCOMES)), 1.0)
+    beta = np.full((2, arms, len(OUTCOMES)), 50.0)
+    alpha[:, :, PAY], beta[:, :, PAY] = by_rate(
+        [[0.02, 0.03, 0.025, 0.04], [0.05, 0.01, 0.03, 0.03]], [[2_000] * arms, [400] * arms]
+    )
+    return Posterior(
+        alpha=alpha,
+        beta=beta,
+        amount_mean=np.array([[120.0, 80.0, 100.0, 60.0], [50.0, 300.0, 90.0, 100.0]]),
+        amount_sd=np.array([[10.0, 5.0, 30.0, 8.0], [20.0, 60.0, 5.0, 40.0]]),
+        cost=np.array([0.05, 0.1, 0.4, 0.01]),
+        tracked=np.ones((arms, len(OUTCOMES)), dtype=bool),
+    )
+
+
+def test_monte_carlo_net_recovery_matches_brute_force_argmax() -> None:
+    post = net_recovery_posterior()
+    group_segment = np.array([1, 0, 1, 0])
+    group_mask = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1], [1, 0, 1, 0]], dtype=bool)
+    draws = 200_000
+    pi = monte_carlo_propensity(
+        post,
+        Objective(kind="net_recovery"),
+        group_segment,
+        group_mask,
+        draws,
+        np.random.default_rng(1),
+    )
+    # brute force, debtor by debtor (group by group), from independent draws
+    rng = np.random.default_rng(2)
+    for g, (s, mask) in enumerate(zip(group_segment, group_mask, strict=True)):
+        pay = rng.beta(post.alpha[s, :, PAY], post.beta[s, :, PAY], size=(draws, 4))
+        amount = rng.normal(post.amount_mean[s], post.amount_sd[s], size=(draws, 4))
+        value = pay * np.maximum(amount, 0.0) - post.cost
+        value[:, ~mask] = -np.inf
+        brute = np.bincount(value.argmax(axis=1), minlength=4) / draws
+        sigma = np.sqrt(brute * (1.0 - brute) * 2.0 / draws)
+        assert np.all(np.abs(pi[g] - brute) <= 5.0 * sigma + 1e-4), (g, pi[g], brute)
+        assert np.all(pi[g][~mask] == 0.0)
+        assert pi[g].sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_monte_carlo_pay_agrees_with_the_integral() -> None:
+    post = net_recovery_posterior()
+    group_segment = np.array([0, 1])
+    group_mask = np.ones((2, 4), dtype=bool)
+    mc = monte_carlo_propensity(
+        post, Objective(), group_segment, group_mask, 400_000, np.random.default_rng(3)
+    )
+    exact = integral_propensity(
+        post.alpha[:, :, PAY], post.beta[:, :, PAY], group_segment, group_mask
+    )
+    assert np.abs(mc - exact).max() < 4e-3
+
+
+def test_monte_carlo_needs_a_draw() -> None:
+    post = net_recovery_posterior()
+    with pytest.raises(ValueError, match="at least one draw"):
+        monte_carlo_propensity(
+            post, Objective(), np.array([0]), np.ones((1, 4), bool), 0, np.random.default_rng()
+        )
