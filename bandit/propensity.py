@@ -72,13 +72,14 @@ def _bounds(
     mask: BoolArray,
     seg_of_group: IntArray,
     eligible: BoolArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per-segment logit range [start, stop] outside which the integrand is negligible.
 
     Below the exact TAIL quantile of any one eligible arm j the product of CDFs is < TAIL;
     each group uses the arm whose lower quantile looks highest. Above the upper TAIL quantile
     of every eligible arm nothing is left: computed exactly for the ``UPPER_CANDIDATES``
-    arms whose generous rough bound (centre + 8 spreads, also returned) is highest.
+    arms whose generous rough bound (centre + 8 spreads, also returned) is highest. Also
+    returns the highest group start per segment, where the narrowest group's range begins.
     """
     rough_up = np.where(eligible, centre + 8.0 * spread, -np.inf)
     rows = np.arange(len(a))[:, None]
@@ -92,24 +93,26 @@ def _bounds(
     pick = rough_low.argmax(axis=1)
     low = special.logit(special.betaincinv(a[seg_of_group, pick], b[seg_of_group, pick], TAIL))
     low = np.where(np.isnan(low), -LOGIT_LIMIT, low)
-    start = _by_segment(low, seg_of_group, len(a), lowest=True)
-    start = np.clip(start, -LOGIT_LIMIT, LOGIT_LIMIT)
+    start = np.clip(_by_segment(low, seg_of_group, len(a), lowest=True), -LOGIT_LIMIT, LOGIT_LIMIT)
+    start_hi = np.clip(_by_segment(low, seg_of_group, len(a), lowest=False), start, LOGIT_LIMIT)
     stop = np.clip(stop, start + 1e-9, LOGIT_LIMIT)
-    return start, stop, rough_up
+    return start, stop, rough_up, np.minimum(start_hi, stop)
 
 
 def _grid(
     centre: FloatArray,
     spread: FloatArray,
-    start: FloatArray,
+    starts: list[FloatArray],
     stop: FloatArray,
     tight: BoolArray,
     points: tuple[int, int],
 ) -> FloatArray:
-    """Sorted grid per segment: ``points[0]`` even on [start, stop], plus ``points[1]``
-    around each arm flagged ``tight`` (too narrow for the even spacing)."""
+    """Sorted grid per segment: ``points[0]`` even on [start, stop] for each of ``starts``
+    (groups of one segment may begin far apart), plus ``points[1]`` around each arm flagged
+    ``tight`` (too narrow for the even spacing, or with a sharp shoulder)."""
     fractions, offsets = _offsets(*points)
-    even = start[:, None] + (stop - start)[:, None] * fractions
+    start = starts[0]
+    even = np.concatenate([s[:, None] + (stop - s)[:, None] * fractions for s in starts], axis=1)
     if tight.shape[1] == 0:
         return np.asarray(even, dtype=np.float64)
     local = np.where(
@@ -148,7 +151,10 @@ def integral_propensity(
         eligible = np.zeros(a.shape, dtype=bool)
         np.logical_or.at(eligible, seg_of_group, mask)
     centre, spread = logit_moments(a, b)
-    start, stop, rough_up = _bounds(a, b, centre, spread, mask, seg_of_group, eligible)
+    start, stop, rough_up, start_hi = _bounds(a, b, centre, spread, mask, seg_of_group, eligible)
+    starts = [start]
+    if np.any(start_hi - start > 2.0):  # a far-reaching group: also resolve the narrow ones
+        starts += [0.5 * (start + start_hi), start_hi]
     # Only arms that can pass the grid's start matter; the rest have F = 1 and pi ~ 0 there.
     contender = eligible & (rough_up > start[:, None])
     width = max(int(contender.sum(axis=1).max(initial=0)), 1)
@@ -158,10 +164,23 @@ def integral_propensity(
     a = np.where(real, a[rows, arms], 1.0)
     b = np.where(real, b[rows, arms], 1.0)
     centre, spread = centre[rows, arms], spread[rows, arms]
+    # alpha < 1: the logit density rises like e^(alpha y) and is cut off within about one
+    # unit of -log(a + b); put the local points on that shoulder instead
+    cold = real & (a < 1.0)
     tight = real & (spread < 2.0 * ((stop - start) / points[0])[:, None])
     n_tight = int(tight.sum(axis=1).max(initial=0))
     order = np.argsort(~tight, axis=1, kind="stable")[:, :n_tight]
-    y = _grid(centre[rows, order], spread[rows, order], start, stop, tight[rows, order], points)
+    n_cold = int(cold.sum(axis=1).max(initial=0))
+    by_cold = np.argsort(~cold, axis=1, kind="stable")[:, :n_cold]
+    shoulder = np.log(a + b)[rows, by_cold]
+    y = _grid(
+        np.concatenate([centre[rows, order], -shoulder - 0.5], axis=1),
+        np.concatenate([spread[rows, order], np.full(shoulder.shape, 0.7)], axis=1),
+        starts,
+        stop,
+        np.concatenate([tight[rows, order], cold[rows, by_cold]], axis=1),
+        points,
+    )
     return _normalise(_integrate(a, b, real, y, start, mask, seg_of_group, arms), mask)
 
 
