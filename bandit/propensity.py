@@ -114,7 +114,7 @@ def _grid(
     start = starts[0]
     even = np.concatenate([s[:, None] + (stop - s)[:, None] * fractions for s in starts], axis=1)
     if tight.shape[1] == 0:
-        return np.asarray(even, dtype=np.float64)
+        return np.asarray(np.sort(even, axis=1) if len(starts) > 1 else even, dtype=np.float64)
     local = np.where(
         tight[:, :, None], centre[:, :, None] + spread[:, :, None] * offsets, start[:, None, None]
     )
@@ -167,7 +167,7 @@ def integral_propensity(
     # alpha < 1: the logit density rises like e^(alpha y) and is cut off within about one
     # unit of -log(a + b); put the local points on that shoulder instead
     cold = real & (a < 1.0)
-    tight = real & (spread < 2.0 * ((stop - start) / points[0])[:, None])
+    tight = real & (spread < 1.0 * ((stop - start) / points[0])[:, None])
     n_tight = int(tight.sum(axis=1).max(initial=0))
     order = np.argsort(~tight, axis=1, kind="stable")[:, :n_tight]
     n_cold = int(cold.sum(axis=1).max(initial=0))

@@ -235,3 +235,16 @@ def test_monte_carlo_needs_a_draw() -> None:
         monte_carlo_propensity(
             post, Objective(), np.array([0]), np.ones((1, 4), bool), 0, np.random.default_rng()
         )
+
+
+def test_groups_that_start_far_apart_share_a_sorted_grid() -> None:
+    """Regression: extra even grids for far-apart group starts must be merged in order."""
+    alpha = np.array([[50.0, 250.0, 100.0]])
+    beta = 5_000.0 - alpha
+    masks = np.array([[1, 1, 1], [0, 0, 0], [1, 0, 1]], dtype=bool)
+    together = integral_propensity(alpha, beta, np.zeros(3, dtype=np.int64), masks)
+    for row in (0, 2):
+        alone = integral_propensity(alpha, beta, np.array([0]), masks[row : row + 1])[0]
+        np.testing.assert_allclose(together[row], alone, atol=2e-4)
+    assert together[0, 1] > 0.999 and together[2, 2] > 0.99
+    np.testing.assert_array_equal(together[1], 0.0)
