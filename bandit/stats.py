@@ -103,11 +103,17 @@ def scaled_weight(at_day: float, epoch_day: float, half_life_days: float | None)
 def rescale(
     scaled: FloatArray, now_day: float, epoch_day: float, half_life_days: float | None
 ) -> FloatArray:
-    """Read an accumulator built from ``scaled_weight`` increments as its value at ``now_day``."""
+    """Read an accumulator built from ``scaled_weight`` increments as its value at ``now_day``.
+
+    The factor 2 ** -((now - epoch) / h) is applied in two halves: a large accumulator times
+    a factor that alone would underflow (beyond 2 ** -1074) still reads correctly. Scaled
+    increments themselves overflow past about 1,000 half-lives after the epoch.
+    """
     values = np.asarray(scaled, dtype=np.float64)
     if half_life_days is None:
         return values
-    return values * float(np.exp2(-(now_day - epoch_day) / half_life_days))
+    half = float(np.exp2(-0.5 * (now_day - epoch_day) / half_life_days))
+    return np.asarray(values * half * half, dtype=np.float64)
 
 
 def effective_trials(

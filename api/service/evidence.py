@@ -20,7 +20,7 @@ from bandit.objectives import TRACKED_OUTCOMES
 from bandit.policies import PolicyState
 from bandit.posterior import Posterior, posterior
 from bandit.priors import Prior, pooled_prior
-from bandit.stats import OUTCOMES, ArmStats, FloatArray
+from bandit.stats import OUTCOMES, ArmStats, FloatArray, rescale, scaled_weight
 from templates_store import statistics
 from templates_store.catalog import ArmInfo
 
@@ -33,23 +33,23 @@ class Clock:
 
     days: float
     today: int
-    scale: float  # multiplies an accumulator scaled to the campaign's epoch day
+    epoch_day: int
+    half_life: float | None
 
     @classmethod
     def at(cls, now: datetime, cfg: CampaignConfig) -> Clock:
         days = now.timestamp() / DAY
-        scale = (
-            1.0
-            if cfg.half_life is None
-            else float(np.exp2(-(days - cfg.epoch_day) / cfg.half_life))
+        return cls(
+            days=days, today=int(days // 1), epoch_day=cfg.epoch_day, half_life=cfg.half_life
         )
-        return cls(days=days, today=int(days // 1), scale=scale)
+
+    def read(self, scaled: FloatArray) -> FloatArray:
+        """An accumulator scaled to the campaign's epoch day, as its value now."""
+        return rescale(scaled, self.days, self.epoch_day, self.half_life)
 
     def day_weight(self, day: int, cfg: CampaignConfig) -> float:
         """The scaled accumulator increment of a decision made on ``day``."""
-        return (
-            1.0 if cfg.half_life is None else float(np.exp2((day - cfg.epoch_day) / cfg.half_life))
-        )
+        return scaled_weight(day, cfg.epoch_day, cfg.half_life)
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,13 @@ def _arrays(
             i, j = segment_index[segment_id], arm_index[arm_id]
             pending[i, j, age] += count
             pending_w[i, j] += count * clock.day_weight(day, cfg)
-    closed = np.maximum(sends_w - pending_w, 0.0) * clock.scale
     return ArmStats(
-        successes=successes * clock.scale,
-        closed=closed,
+        successes=clock.read(successes),
+        closed=clock.read(np.maximum(sends_w - pending_w, 0.0)),
         pending=pending,
         sends=sends,
-        amount_sum=amount * clock.scale,
-        amount_sq=amount_sq * clock.scale,
+        amount_sum=clock.read(amount),
+        amount_sq=clock.read(amount_sq),
     )
 
 
