@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, metrics
-from api.routes import campaigns, decisions
+from api.routes import campaigns, dashboard, decisions
 from api.service.context import ServiceContext
 from api.settings import Settings, get_settings
 from templates_store.db import make_engine
@@ -17,6 +19,54 @@ from templates_store.db import make_engine
 DESCRIPTION = """Learns which payment reminder (template x channel) to send per debtor segment,
 with Thompson sampling that knows about delayed payments, drift, costs, cold start and the
 contact rules. Authenticate with `Authorization: Bearer <api key>`."""
+
+
+class LimitBody:
+    """413 for a body over ``limit`` bytes: at once from Content-Length; a body without one
+    (chunked) is read up to the limit first, then handed on."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is larger than {self.limit:,} bytes"
+        body = errors.error_body("too_large", message)
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        buffered: Message | None = {"type": "http.request", "body": b"".join(chunks)}
+
+        async def replay() -> Message:
+            nonlocal buffered
+            if buffered is None:
+                return await receive()
+            message, buffered = buffered, None
+            return message
+
+        await self.app(scope, replay, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,17 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
 
     @app.middleware("http")
-    async def limit_body(
+    async def record(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        length = request.headers.get("content-length")
-        limit = settings.max_body_bytes
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            body = errors.error_body(
-                "too_large", f"the request body is larger than {limit:,} bytes"
-            )
-            return JSONResponse(body, status_code=413)
         return await metrics.record(request, call_next)
+
+    app.add_middleware(LimitBody, limit=settings.max_body_bytes)  # outermost: before metrics
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
@@ -53,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(campaigns.router)
     app.include_router(decisions.router)
+    app.include_router(dashboard.router)
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from sqlmodel import Session
@@ -100,6 +102,63 @@ def serve(
 
 def _weight(clock: Clock, cfg: CampaignConfig, day: int) -> float:
     return clock.day_weight(day, cfg)
+
+
+@app.command()
+def demo(
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="keep serving the dashboard"),
+    out: Annotated[Path, typer.Option(help="where to write the dashboard as one file")] = Path(
+        "dashboard.html"
+    ),
+    database: Annotated[
+        Path, typer.Option("--db", help="the demo's SQLite file (recreated)")
+    ] = Path("dunning-demo.db"),
+    days: int = typer.Option(21, min=1, max=365, help="simulated days"),
+    daily: int = typer.Option(400, min=1, max=10_000, help="debtors per day"),
+    seed: int = typer.Option(7, help="random seed"),
+    host: str = typer.Option("127.0.0.1", help="interface to serve on"),
+    port: int = typer.Option(8000, help="TCP port to serve on"),
+) -> None:
+    """A demo campaign (7 templates, email/SMS/letter/voice, en/de/da/zh) learning from
+    simulated debtors through the real service; writes the dashboard and serves it."""
+    import time
+
+    from rich.progress import Progress
+
+    from api import demo as demo_run
+
+    started = time.perf_counter()
+    with Progress() as progress:
+        task = progress.add_task("simulated days", total=days)
+        result = demo_run.run(
+            database,
+            days=days,
+            daily=daily,
+            seed=seed,
+            dashboard=out,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    seconds = time.perf_counter() - started
+    typer.echo(
+        f"{result.decisions:,} decisions and {result.events:,} events in {seconds:.1f} s "
+        f"({result.pending:,} outcomes still to come); database {result.database}"
+    )
+    typer.echo(f"dashboard written to {out.resolve()}")
+    typer.echo(f"admin key: {result.admin_key}")
+    if not serve_after:
+        return
+    import os
+
+    import uvicorn
+
+    os.environ["DUNNING_SQLITE_PATH"] = str(database)
+    os.environ.pop("DUNNING_DATABASE_URL", None)
+    get_settings.cache_clear()
+    typer.echo(
+        f"dashboard: http://{host}:{port}/v1/campaigns/{demo_run.CAMPAIGN}/dashboard#key={result.keys['analyst']}"
+    )
+    typer.echo(f"API docs:  http://{host}:{port}/docs   (Ctrl-C stops)")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="warning")
 
 
 @app.command("rebuild-stats")

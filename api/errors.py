@@ -30,19 +30,27 @@ def not_found(what: str, key: str) -> ApiError:
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+    return {"error": {"code": code, "message": _text(message), "details": _safe(details)}}
+
+
+def _text(value: str) -> str:
+    """``value`` as UTF-8-encodable text: lone surrogates (valid in a JSON escape, not in
+    UTF-8) become backslash escapes."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
+    parts = [str(p) for p in (loc[1:] if loc[:1] == ("body",) else loc)]  # a field may be "body"
+    return _text(".".join(parts) or "body")
 
 
 def _safe(value: Any) -> Any:
+    """``value`` if it renders as strict JSON in UTF-8 (no NaN, no lone surrogates), else its
+    repr, so echoing a bad input never turns a 422 into a 500."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return _text(repr(value))
     return value
 
 
@@ -58,7 +66,7 @@ def install(app: FastAPI) -> None:
         problems = [
             {
                 "field": _location(tuple(e.get("loc", ()))),
-                "problem": e.get("msg", ""),
+                "problem": _text(e.get("msg", "")),
                 "input": _safe(e.get("input")),
             }
             for e in exc.errors()
@@ -87,7 +95,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large"}
+        codes = {
+            400: "invalid_json",  # the body could not be read (e.g. it is not UTF-8)
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+        }
         code = codes.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

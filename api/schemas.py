@@ -22,6 +22,9 @@ Locale = Annotated[
     ),
 ]
 TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# Free text may hold any character but NUL, which PostgreSQL cannot store in text or JSONB
+# (SQLite can): refused up front on every backend, so the two behave alike.
+NO_NUL = r"^[^\x00]*$"
 
 
 TEMPLATE_EXAMPLE: dict[str, Any] = {
@@ -69,7 +72,7 @@ class CapIn(Strict):
     channel: Channel | Literal["*"]
     max: int = Field(ge=0, le=1000)
     days: float = Field(gt=0, le=365, allow_inf_nan=False)
-    jurisdiction: str | None = Field(default=None, max_length=50)
+    jurisdiction: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
 
 
 class ControlIn(Strict):
@@ -114,7 +117,7 @@ class CampaignCreate(Strict):
         },
     )
     key: Key
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     segment_by: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")]] = Field(
         default_factory=list, max_length=10
     )
@@ -164,9 +167,9 @@ class CampaignPublic(CampaignCreate):
 class RenditionIn(Strict):
     channel: Channel
     locale: Locale
-    body: str = Field(min_length=1, max_length=100_000)
-    subject: str | None = Field(default=None, max_length=1000)
-    title: str | None = Field(default=None, max_length=1000)
+    body: str = Field(min_length=1, max_length=100_000, pattern=NO_NUL)
+    subject: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    title: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
 
 
 class TemplateUpdate(Strict):
@@ -217,7 +220,7 @@ class PreviewIn(Strict):
     variables: dict[str, str | int | float] = Field(default_factory=dict, max_length=100)
     channel: Channel | None = None
     locale: Locale | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class Message(BaseModel):
@@ -232,7 +235,7 @@ class PreviewOut(BaseModel):
     previews: list[dict[str, Any]]
 
 
-Attribute = str | int | float | bool | None
+Attribute = Annotated[str, Field(pattern=NO_NUL)] | int | float | bool | None
 
 
 class DecideIn(Strict):
@@ -261,18 +264,18 @@ class DecideIn(Strict):
             ]
         },
     )
-    debtor_id: str = Field(min_length=1, max_length=200)
-    attributes: dict[Annotated[str, Field(max_length=50)], Attribute] = Field(
+    debtor_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    attributes: dict[Annotated[str, Field(max_length=50, pattern=NO_NUL)], Attribute] = Field(
         default_factory=dict, max_length=50
     )
-    segment: str | None = Field(default=None, min_length=1, max_length=300)
+    segment: str | None = Field(default=None, min_length=1, max_length=300, pattern=NO_NUL)
     channels: list[Channel] = Field(default_factory=list, max_length=5)
     opted_out: list[Channel] = Field(default_factory=list, max_length=5)
     marketing_consent: bool = False
-    timezone: str = Field(default="UTC", min_length=1, max_length=64)
+    timezone: str = Field(default="UTC", min_length=1, max_length=64, pattern=NO_NUL)
     locale: Locale = "en"
     jurisdiction: str | None = Field(
-        default=None, max_length=50, description="defaults to attributes.state"
+        default=None, max_length=50, pattern=NO_NUL, description="defaults to attributes.state"
     )
     variables: dict[Annotated[str, Field(max_length=50)], str | int | float] = Field(
         default_factory=dict, max_length=100
@@ -357,10 +360,10 @@ class EventIn(Strict):
             ]
         },
     )
-    event_id: str = Field(min_length=1, max_length=200)
+    event_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     type: EventType
-    decision_id: str | None = Field(default=None, min_length=1, max_length=36)
-    debtor_id: str | None = Field(default=None, min_length=1, max_length=200)
+    decision_id: str | None = Field(default=None, min_length=1, max_length=36, pattern=NO_NUL)
+    debtor_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
     campaign: Key | None = None
     occurred_at: datetime
     amount: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
@@ -33,6 +33,9 @@ from templates_store.upsert import add_many, add_to
 
 OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
 COUNT_COLUMN = {"open": "opens", "click": "clicks", "pay": "pays"}
+# Without this an ORM UPDATE evaluates its WHERE against every object in the session, so an
+# event cost grew with the session's size (a batch of n events cost O(n^2), a rebuild O(log^2)).
+NO_SYNC = {"synchronize_session": False}
 
 
 def record_decisions(
@@ -233,6 +236,15 @@ def record_event(
     late = event.type != "opt_out" and _elapsed(decision, event.occurred_at) > timedelta(
         days=window_days
     )
+    if dialect == "postgresql" and not late and event.type in OUTCOME_COLUMN:
+        # Queue behind other writers of this decision before taking an Event.id, so ids follow
+        # the order outcomes are counted in: the order rebuild_statistics replays. (SQLite's
+        # BEGIN IMMEDIATE already serialises all writers.)
+        session.execute(
+            select(Decision.id)
+            .where(col(Decision.id) == decision.id)
+            .with_for_update(key_share=True)
+        )
     inserted = session.execute(
         insert(Event)
         .values(
@@ -276,10 +288,13 @@ def count_outcome(
     first = session.execute(
         update(Decision)
         .where(col(Decision.id) == decision.id, getattr(Decision, column).is_(None))
-        .values({column: event.occurred_at})
+        .values({column: event.occurred_at}),
+        execution_options=NO_SYNC,
     )
     increments: dict[str, float] = {}
+    changed: list[str] = []
     if first.rowcount == 1:  # type: ignore[attr-defined]
+        changed.append(column)
         name = COUNT_COLUMN[event.type]
         increments = {name: 1, f"{name}_w": weight}
         delay = max(int(_elapsed(decision, event.occurred_at).total_seconds() // 86_400), 0)
@@ -293,8 +308,10 @@ def count_outcome(
         session.execute(
             update(Decision)
             .where(col(Decision.id) == decision.id)
-            .values(amount=Decision.amount + event.amount)
+            .values(amount=Decision.amount + event.amount),
+            execution_options=NO_SYNC,
         )
+        changed.append("amount")
         increments.update(
             amount=event.amount,
             amount_w=event.amount * weight,
@@ -307,8 +324,12 @@ def count_outcome(
                 col(ArmStat.segment_id) == decision.segment_id,
                 col(ArmStat.arm_id) == decision.arm_id,
             )
-            .values({k: getattr(ArmStat, k) + v for k, v in increments.items()})
+            .values({k: getattr(ArmStat, k) + v for k, v in increments.items()}),
+            execution_options=NO_SYNC,
         )
+    state = inspect(decision)
+    if changed and state.persistent and state.session is session:
+        session.expire(decision, changed)  # read back from the database when next used
 
 
 def _elapsed(decision: Decision, moment: datetime) -> timedelta:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path
 from api.auth import require
 from api.deps import SessionDep
 from api.schemas import (
+    NO_NUL,
     CampaignCreate,
     CampaignPublic,
     PreviewIn,
@@ -20,8 +21,8 @@ from api.schemas import (
 from api.service import campaigns, templates
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
-CampaignKey = Annotated[str, Path(max_length=100, description="the campaign's key")]
-TemplateKey = Annotated[str, Path(max_length=100, description="the template's key")]
+CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
+TemplateKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the template's key")]
 Admin = Depends(require())
 Manager = Depends(require("manager"))
 Anyone = Depends(require("manager", "sender", "analyst"))

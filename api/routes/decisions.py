@@ -11,6 +11,7 @@ from api.auth import require
 from api.deps import ContextDep, SessionDep
 from api.errors import ApiError
 from api.schemas import (
+    NO_NUL,
     ArmsOut,
     DecideBatchIn,
     DecideBatchOut,
@@ -24,7 +25,7 @@ from api.schemas import (
 from api.service import analysis, decisions, events
 
 router = APIRouter(tags=["decisions"])
-CampaignKey = Annotated[str, Path(max_length=100, description="the campaign's key")]
+CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 Sender = Depends(require("sender"))
 Analyst = Depends(require("analyst"))
 
@@ -54,7 +55,7 @@ def decide_batch(
 
 @router.get("/v1/decisions/{decision_id}", dependencies=[Depends(require("analyst", "sender"))])
 def read_decision(
-    decision_id: Annotated[str, Path(max_length=64)], session: SessionDep
+    decision_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], session: SessionDep
 ) -> dict[str, Any]:
     """The audit record of one decision (analyst, sender)."""
     return analysis.audit(session, decision_id)
@@ -84,7 +85,7 @@ def arm_statistics(
     campaign: CampaignKey,
     session: SessionDep,
     ctx: ContextDep,
-    segment: Annotated[str | None, Query(max_length=300)] = None,
+    segment: Annotated[str | None, Query(max_length=300, pattern=NO_NUL)] = None,
 ) -> ArmsOut:
     """Per arm: counts, posterior mean and 95% interval, P(best), expected loss, allocation (analyst)."""
     return analysis.arms(session, ctx, campaign, segment)

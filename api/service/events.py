@@ -17,6 +17,7 @@ from templates_store.models import Campaign, Decision
 
 FUTURE_SLACK = timedelta(hours=1)
 EARLY_SLACK = timedelta(minutes=5)  # clocks of sender and service may differ a little
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -69,9 +70,12 @@ def record(
     """Store one event in the session's transaction (the caller commits)."""
     configs = {} if configs is None else configs
     now = datetime.now(UTC)
+    raw = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+    if raw > now + FUTURE_SLACK:  # compared before any arithmetic: year 9999 cannot overflow
+        raise ApiError(422, "bad_time", f"occurred_at {raw.isoformat()} is in the future")
+    if raw < EPOCH:  # before any decision (and year 1 minus a window would overflow)
+        raise ApiError(422, "bad_time", f"occurred_at {raw.isoformat()} is before 1970")
     occurred = _aware(event.occurred_at)
-    if occurred > now + FUTURE_SLACK:
-        raise ApiError(422, "bad_time", f"occurred_at {occurred.isoformat()} is in the future")
     existing = log.get_event(session, event_id=event.event_id)
     if existing is not None:
         return EventOut(

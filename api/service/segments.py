@@ -29,6 +29,18 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+def _finite(value: Attribute) -> float | None:
+    """The attribute as a finite float, None if it is not a number or beyond float range
+    (a JSON integer such as 10**400 overflows float())."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def segment_key(
     settings: CampaignCreate, attributes: dict[str, Attribute], given: str | None
 ) -> str:
@@ -44,16 +56,13 @@ def segment_key(
         value = attributes[name]
         edges = settings.buckets.get(name)
         if edges is not None:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            number = _finite(value)
+            if number is None:
                 raise SegmentError(
                     f"attributes.{name} must be a number to fall into buckets {edges}"
                 )
             try:
-                label = bucket_label(float(value), edges)
+                label = bucket_label(number, edges)
             except SegmentError as exc:
                 raise SegmentError(f"attributes.{name}: {exc}") from exc
         else:

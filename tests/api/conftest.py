@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,12 +45,33 @@ class Api:
         return self.client.put(path, json=json, headers=self.as_(role))
 
 
-def _fresh_postgres(base: str, name: str) -> str:
+def _fresh_postgres(base: str, name: str, template: str | None = None) -> str:
     admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres(url: str) -> None:
+    admin = (
+        make_url(url)
+        .set(drivername="postgresql", database="test")
+        .render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database, created once, that each test's database copies
+    (CREATE DATABASE ... TEMPLATE takes ~0.05 s; migrating from scratch ~0.7 s)."""
+    url = _fresh_postgres(postgres_url, f"dunning_api_template_{os.getpid()}")
+    upgrade(url)
+    yield str(make_url(url).database)
+    _drop_postgres(url)
 
 
 def build_api(url: str) -> Api:
@@ -70,18 +92,33 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         url = f"sqlite:///{tmp_path / 'api.db'}"
     else:
         base = request.getfixturevalue("postgres_url")
-        url = _fresh_postgres(base, f"dunning_api_{abs(hash(request.node.nodeid)) % 10**8}")
+        template = request.getfixturevalue("postgres_template")
+        name = f"dunning_api_{abs(hash(request.node.nodeid)) % 10**8}"
+        url = _fresh_postgres(base, name, template)
     built = build_api(url)
     with built.client:
         yield built
     if request.param == "postgresql":
-        admin = (
-            make_url(url)
-            .set(drivername="postgresql", database="test")
-            .render_as_string(hide_password=False)
-        )
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        _drop_postgres(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """Like ``api``, but one app and database per test module (for many read-mostly cases)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('module_api') / 'api.db'}"
+    else:
+        base = request.getfixturevalue("postgres_url")
+        template = request.getfixturevalue("postgres_template")
+        name = f"dunning_api_m_{abs(hash(request.module.__name__)) % 10**8}"
+        url = _fresh_postgres(base, name, template)
+    built = build_api(url)
+    with built.client:
+        yield built
+    if request.param == "postgresql":
+        _drop_postgres(url)
 
 
 @pytest.fixture

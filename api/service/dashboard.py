@@ -1,0 +1,213 @@
+"""The campaign dashboard: one HTML page with plotly charts for managers and analysts."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import plotly.graph_objects as go
+from sqlmodel import Session
+
+from api.schemas import ArmsOut
+from api.service import analysis, campaigns, templates
+from api.service.context import ServiceContext
+from simulations import charts
+from templates_store import catalog, reports, statistics
+
+DAYS_SHOWN = 60
+SEGMENTS_SHOWN = 4
+
+
+def _money(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def lift(
+    bandit: reports.GroupTotals, control: reports.GroupTotals
+) -> tuple[float, float, float] | None:
+    """Pay-rate difference bandit - control with a 95% normal interval; None without control."""
+    if bandit.decisions == 0 or control.decisions == 0:
+        return None
+    pb, pc = bandit.paid / bandit.decisions, control.paid / control.decisions
+    se = math.sqrt(pb * (1 - pb) / bandit.decisions + pc * (1 - pc) / control.decisions)
+    diff = pb - pc
+    return diff, diff - 1.96 * se, diff + 1.96 * se
+
+
+def _cards(totals: dict[bool, reports.GroupTotals]) -> str:
+    both = reports.GroupTotals(
+        sum(t.decisions for t in totals.values()),
+        sum(t.paid for t in totals.values()),
+        sum(t.amount for t in totals.values()),
+        sum(t.cost for t in totals.values()),
+    )
+    rate = both.paid / both.decisions if both.decisions else 0.0
+    found = lift(totals[False], totals[True])
+    lift_text = (
+        "no control group"
+        if found is None
+        else f"{found[0] * 100:+.2f} pp <span class='note'>[{found[1] * 100:+.2f}, {found[2] * 100:+.2f}]</span>"
+    )
+    cards = [
+        ("sends", f"{both.decisions:,}"),
+        ("pays", f"{both.paid:,}"),
+        ("pay rate", f"{rate * 100:.2f}%"),
+        ("amount", _money(both.amount)),
+        ("cost", _money(both.cost)),
+        ("net", _money(both.amount - both.cost)),
+        ("bandit vs control (pay rate)", lift_text),
+    ]
+    return (
+        "<div class='cards'>"
+        + "".join(f"<div class='card'>{html.escape(k)}<b>{v}</b></div>" for k, v in cards)
+        + "</div>"
+    )
+
+
+def _shares(rows: list[tuple[int, str, float]]) -> tuple[list[str], list[str], np.ndarray]:
+    """(x labels, series names, shares (x, series)) from (day, series, weight) rows."""
+    days = sorted({d for d, _, _ in rows})
+    names = sorted({n for _, n, _ in rows})
+    grid = np.zeros((len(days), len(names)))
+    di, ni = {d: i for i, d in enumerate(days)}, {n: j for j, n in enumerate(names)}
+    for d, n, w in rows:
+        grid[di[d], ni[n]] += w
+    total = grid.sum(axis=1, keepdims=True)
+    labels = [
+        (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=d)).date().isoformat() for d in days
+    ]
+    return labels, names, np.divide(grid, total, out=np.zeros_like(grid), where=total > 0)
+
+
+def build(
+    session: Session, ctx: ServiceContext, campaign_key: str, plotly_js: charts.PlotlyJs = "src"
+) -> str:
+    """The dashboard page of one campaign."""
+    campaign = campaigns.load(session, campaign_key)
+    cfg = campaigns.config(campaign)
+    now = datetime.now(UTC)
+    today = int(now.timestamp() // 86_400)
+    arms = catalog.campaign_arms(session, campaign_id=cfg.id)
+    key_of = {a.arm_id: a.key for a in arms}
+    segments = catalog.all_segments(session, campaign_id=cfg.id)
+    name_of = {sid: key for key, sid in segments.items()}
+    stats = statistics.stat_rows(session, campaign_id=cfg.id)
+    sends: dict[int, int] = defaultdict(int)
+    for r in stats:
+        sends[r.segment_id] += r.sends
+    busiest = sorted(sends, key=lambda s: -sends[s])[:SEGMENTS_SHOWN]
+    figures = []
+    pooled = analysis.arms(session, ctx, campaign_key, None)
+    figures.append(
+        _posteriors(pooled, "Campaign-wide posterior of the objective per arm (95% intervals)")
+    )
+    allocation_panels, best_panels = [], []
+    snapshots = reports.snapshots_since(
+        session, campaign_id=cfg.id, since=now - timedelta(days=DAYS_SHOWN)
+    )
+    for sid in busiest:
+        rows = [
+            (d, key_of.get(a, "?"), float(n))
+            for d, a, n in reports.sends_by_day(
+                session, campaign_id=cfg.id, segment_id=sid, since_day=today - DAYS_SHOWN
+            )
+        ]
+        if rows:
+            allocation_panels.append((name_of[sid], *_shares(rows)))
+        policy_rows = [
+            (int(at.timestamp() // 86_400), arm, float(v["allocation"]))
+            for at, data in snapshots
+            if data.get("segment_id") == sid
+            for arm, v in data.get("arms", {}).items()
+        ]
+        if policy_rows:
+            best_panels.append((name_of[sid], *_shares(policy_rows)))
+    if allocation_panels:
+        figures.append(
+            charts.stacked_shares(
+                allocation_panels, "Allocation over time: share of each segment's sends per arm"
+            )
+        )
+    if best_panels:
+        figures.append(
+            charts.stacked_shares(
+                best_panels,
+                "Thompson allocation over time (probability of being chosen; close to P(best))",
+            )
+        )
+    per_segment = []
+    for sid in busiest:
+        out = analysis.arms(session, ctx, campaign_key, name_of[sid])
+        figures.append(_posteriors(out, f"Posterior per arm, segment {name_of[sid]}"))
+        per_segment.append((name_of[sid], out))
+    figures.append(_funnel(pooled))
+    body = [
+        f"<p class='note'>Campaign <b>{html.escape(cfg.key)}</b> · objective {html.escape(str(cfg.settings.objective))} · "
+        f"policy {html.escape(cfg.settings.policy)} · updated {now.strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        _cards(reports.control_totals(session, campaign_id=cfg.id)),
+        "<h2>Templates</h2>",
+        _templates(session, campaign_key),
+        "<h2>Arms</h2>",
+        _arm_table(pooled),
+        "<h2>Charts</h2>",
+        charts.figures_html(figures, plotly_js),
+    ]
+    return charts.page(f"dunning-bandit · {cfg.settings.name or cfg.key}", "\n".join(body))
+
+
+def _posteriors(out: ArmsOut, title: str) -> go.Figure:
+    names = [a.arm for a in out.arms]
+    mean = np.array([a.mean for a in out.arms])
+    low = np.array([a.low for a in out.arms])
+    high = np.array([a.high for a in out.arms])
+    return charts.intervals({"posterior": (names, mean, low, high)}, title, y_title=out.objective)
+
+
+def _funnel(out: ArmsOut) -> go.Figure:
+    arms = [a.arm for a in out.arms]
+    stages = {
+        "sends": [a.sends for a in out.arms],
+        "opens": [a.opens for a in out.arms],
+        "clicks": [a.clicks for a in out.arms],
+        "pays": [a.pays for a in out.arms],
+    }
+    return charts.funnel(
+        arms, stages, "Funnel per arm: sends → opens → clicks → pays (all segments)"
+    )
+
+
+def _arm_table(out: ArmsOut) -> str:
+    rows = [
+        [
+            html.escape(a.arm),
+            html.escape(a.status),
+            f"{a.sends:,}",
+            f"{a.pays:,}",
+            f"{a.pending:,}",
+            f"{a.mean:.4f} <span class='note'>[{a.low:.4f}, {a.high:.4f}]</span>",
+            f"{a.p_best:.2f}",
+            f"{a.allocation:.2f}",
+        ]
+        for a in out.arms
+    ]
+    return charts.table(
+        ["arm", "status", "sends", "pays", "pending", "objective (95%)", "P(best)", "allocation"],
+        rows,
+    )
+
+
+def _templates(session: Session, campaign_key: str) -> str:
+    rows = [
+        [
+            html.escape(t.key),
+            html.escape(t.status),
+            f"v{t.version}",
+            html.escape(t.purpose),
+            html.escape(", ".join(sorted({f"{r.channel}/{r.locale}" for r in t.renditions}))),
+        ]
+        for t in templates.list_all(session, campaign_key)
+    ]
+    return charts.table(["template", "status", "version", "purpose", "renditions"], rows)

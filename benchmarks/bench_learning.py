@@ -1,0 +1,68 @@
+"""Learning benchmarks: regret ratios between policies on the built-in scenarios, 20 reps each.
+
+Prints, per comparison, both policies' total regret (mean and 2.5-97.5% over repetitions) and
+the ratio of mean regrets with a 95% paired bootstrap interval (repetitions are paired: both
+policies meet the same debtors). Goals (issue 5): thompson <= 0.3x uniform on baseline,
+<= 0.8x thompson-naive on delayed-pay, <= 0.7x no pooling (thompson-unpooled) on cold-start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from simulations import simulate
+
+COMPARISONS: tuple[tuple[str, str, str, float], ...] = (
+    # scenario, policy, baseline policy, goal for regret(policy) / regret(baseline)
+    ("baseline", "thompson", "uniform", 0.3),
+    ("delayed-pay", "thompson", "thompson-naive", 0.8),
+    ("cold-start", "thompson", "thompson-unpooled", 0.7),
+)
+BOOTSTRAP = 10_000
+
+
+def ratio_band(
+    ours: np.ndarray, theirs: np.ndarray, rng: np.random.Generator
+) -> tuple[float, float, float]:
+    """Ratio of mean regrets with a paired percentile bootstrap 95% interval over reps."""
+    idx = rng.integers(0, len(ours), size=(BOOTSTRAP, len(ours)))
+    boot = ours[idx].mean(axis=1) / theirs[idx].mean(axis=1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return float(ours.mean() / theirs.mean()), float(low), float(high)
+
+
+def band(values: np.ndarray) -> str:
+    low, high = np.percentile(values, [2.5, 97.5])
+    return f"{values.mean():8.1f} [{low:7.1f}, {high:7.1f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=2024)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    for scenario, policy, baseline, goal in COMPARISONS:
+        start = time.perf_counter()
+        result = simulate(scenario, [policy, baseline], reps=args.reps, seed=args.seed)
+        seconds = time.perf_counter() - start
+        ours, theirs = result.runs[policy].total("regret"), result.runs[baseline].total("regret")
+        ratio, low, high = ratio_band(ours, theirs, rng)
+        verdict = "met" if high <= goal else ("met on the mean" if ratio <= goal else "NOT met")
+        print(
+            f"{scenario} ({result.days} days, {len(result.segments)} segments x "
+            f"{len(result.arms)} arms, {args.reps} reps, {seconds:.0f} s)"
+        )
+        print(f"  regret {policy:<17} {band(ours)}")
+        print(f"  regret {baseline:<17} {band(theirs)}")
+        print(
+            f"  ratio {policy}/{baseline}: {ratio:.3f} [{low:.3f}, {high:.3f}] "
+            f"(goal <= {goal}): {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()

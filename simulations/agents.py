@@ -1,0 +1,256 @@
+"""Agents: the service's own bandit code (``bandit/``) fed with the evidence the service would have.
+
+An agent keeps, per (repetition, segment) row, the sufficient statistics of ``ArmStats`` —
+discounted successes and closed trials, pending decisions per age-day bucket, sends, amounts —
+and the observed delays per repetition. Outcomes are scheduled on the day they arrive (a ring
+of W + 1 day slots) and only then become evidence, as events reach the service in production.
+Each day it builds ArmStats -> pooled (or flat) prior -> estimated (or naive) delay model ->
+posterior per repetition, and decides every repetition's debtors with one ``decide_batch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bandit import (
+    UCB1,
+    ArmStats,
+    Champion,
+    DecisionConfig,
+    DelayModel,
+    EpsilonGreedy,
+    Oracle,
+    Policy,
+    PolicyState,
+    Posterior,
+    Thompson,
+    Uniform,
+    decide_batch,
+    effective_trials,
+    estimate_delays,
+    flat_prior,
+    pooled_prior,
+    posterior,
+)
+from bandit.stats import OUTCOMES, FloatArray, IntArray
+from simulations.environment import PAY, Debtors, Environment, Outcome
+
+# Segment rows per decide_batch call: the exact Thompson propensity works on (rows, K, grid)
+# arrays, so a few hundred rows at a time keep memory flat and caches warm; small scenarios
+# still decide every repetition in one call.
+CHUNK_ROWS = 128
+
+POLICY_NAMES: tuple[str, ...] = (
+    "thompson",
+    "thompson-naive",
+    "thompson-unpooled",
+    "ucb1",
+    "epsilon-greedy",
+    "uniform",
+    "champion",
+    "oracle",
+)
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A policy and how its agent learns: delay correction, pooled prior, campaign options."""
+
+    name: str
+    policy: Policy
+    learns: bool = True
+    delay_correction: bool = True
+    pooled: bool = True
+    campaign_options: bool = True
+
+
+def policy_spec(name: str, env: Environment) -> PolicySpec:
+    """The named policy; ``thompson-naive`` counts pending as failures and does not pool,
+    ``thompson-unpooled`` corrects delays but does not pool (the cold-start comparison)."""
+    pooled = env.scenario.campaign.pooled_prior
+    specs = {
+        "thompson": PolicySpec(name, Thompson(), pooled=pooled),
+        "thompson-naive": PolicySpec(name, Thompson(), delay_correction=False, pooled=False),
+        "thompson-unpooled": PolicySpec(name, Thompson(), pooled=False),
+        "ucb1": PolicySpec(name, UCB1(), pooled=pooled),
+        "epsilon-greedy": PolicySpec(name, EpsilonGreedy(), pooled=pooled),
+        "uniform": PolicySpec(name, Uniform(), learns=False, campaign_options=False),
+        "champion": PolicySpec(
+            name, Champion(env.scenario.champion_index), learns=False, campaign_options=False
+        ),
+        "oracle": PolicySpec(name, Oracle(), learns=False, campaign_options=False),
+    }
+    if name not in specs:
+        raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
+    return specs[name]
+
+
+def _concat(parts: list[Posterior]) -> Posterior:
+    """Stack per-repetition posteriors into one with R * S rows."""
+    first = parts[0]
+    return Posterior(
+        alpha=np.concatenate([p.alpha for p in parts]),
+        beta=np.concatenate([p.beta for p in parts]),
+        amount_mean=np.concatenate([p.amount_mean for p in parts]),
+        amount_sd=np.concatenate([p.amount_sd for p in parts]),
+        cost=first.cost,
+        tracked=first.tracked,
+    )
+
+
+class Agent:
+    """One policy's learning state for all repetitions; see the module docstring."""
+
+    def __init__(self, spec: PolicySpec, env: Environment, reps: int, rng: np.random.Generator):
+        segments, arms = env.shape
+        self.spec, self.env, self.reps, self.rng = spec, env, reps, rng
+        self.windows = env.windows
+        self.width = max(self.windows)
+        rows, o = reps * segments, len(OUTCOMES)
+        self.successes = np.zeros((rows, arms, o))
+        self.closed = np.zeros((rows, arms))
+        self.pending = np.zeros((rows, arms, self.width))
+        self.sends = np.zeros((rows, arms))
+        self.amounts = np.zeros((2, rows, arms))  # sum, sum of squares
+        self.delay_counts = np.zeros((reps, o, self.width))
+        self.closed_total = np.zeros(reps)
+        slots = self.width + 1
+        self.incoming = np.zeros((slots, rows * arms * o))
+        self.incoming_amounts = np.zeros((slots, 2, rows * arms))
+        self.incoming_delays = np.zeros((slots, reps * o * self.width))
+        self.half_life = env.scenario.campaign.half_life_days
+        self.elapsed = np.arange(self.width, dtype=np.float64)
+        campaign = env.scenario.campaign
+        self.config = (
+            DecisionConfig(
+                exploration_floor=campaign.exploration_floor,
+                burn_in=campaign.burn_in,
+                control_share=campaign.control_share,
+                champion=env.scenario.champion_index if campaign.control_share > 0 else None,
+            )
+            if spec.campaign_options
+            else DecisionConfig()
+        )
+        self.channels = [a.channel for a in env.scenario.arms]
+        self._flat = flat_prior(self.channels)
+
+    def _weight(self, age: FloatArray | float) -> FloatArray:
+        return np.asarray(
+            1.0 if self.half_life is None else np.exp2(-np.asarray(age) / self.half_life)
+        )
+
+    def start_day(self, day: int) -> None:
+        """Age the evidence by one day, close decisions past the window, deliver today's events."""
+        if day > 0:
+            factor = float(self._weight(1.0))
+            self.successes *= factor
+            self.closed *= factor
+            self.amounts *= factor
+            oldest = self.pending[:, :, -1]
+            self.closed += oldest * float(self._weight(float(self.width)))
+            self.closed_total += oldest.reshape(self.reps, -1).sum(axis=1)
+            self.pending[:, :, 1:] = self.pending[:, :, :-1].copy()
+            self.pending[:, :, 0] = 0.0
+        slot = day % (self.width + 1)
+        self.successes += self.incoming[slot].reshape(self.successes.shape)
+        self.amounts += self.incoming_amounts[slot].reshape(self.amounts.shape)
+        self.delay_counts += self.incoming_delays[slot].reshape(self.delay_counts.shape)
+        self.incoming[slot] = 0.0
+        self.incoming_amounts[slot] = 0.0
+        self.incoming_delays[slot] = 0.0
+
+    def posterior(self, reps: int | None = None) -> Posterior:
+        """The service's posterior per repetition, stacked; (R * S) rows (the first ``reps``)."""
+        segments, _ = self.env.shape
+        parts = []
+        for r in range(self.reps if reps is None else reps):
+            rows = slice(r * segments, (r + 1) * segments)
+            stats = ArmStats(
+                self.successes[rows],
+                self.closed[rows],
+                self.pending[rows],
+                self.sends[rows],
+                self.amounts[0, rows],
+                self.amounts[1, rows],
+            )
+            delays = (
+                estimate_delays(
+                    self.delay_counts[r],
+                    self.elapsed,
+                    self.pending[rows].sum(axis=(0, 1)),
+                    float(self.closed_total[r]),
+                    windows=self.windows,
+                )
+                if self.spec.delay_correction
+                else DelayModel.naive(self.windows)
+            )
+            if self.spec.pooled:
+                trials = effective_trials(stats, delays.arrived(self.elapsed), self.half_life)
+                prior = pooled_prior(stats.successes, trials, self.channels)
+            else:
+                prior = self._flat
+            parts.append(
+                posterior(
+                    stats,
+                    prior,
+                    delays,
+                    elapsed=self.elapsed,
+                    half_life_days=self.half_life,
+                    cost=self.env.cost,
+                    tracked=self.env.tracked,
+                )
+            )
+        return _concat(parts)
+
+    def observe(self, day: int) -> PolicyState:
+        """What the policy may look at before deciding today."""
+        self.start_day(day)
+        segments, arms = self.env.shape
+        if self.spec.learns:
+            post = self.posterior()
+        else:  # uniform, champion and oracle ignore the posterior
+            ones = np.ones((self.reps * segments, arms, len(OUTCOMES)))
+            post = Posterior(
+                ones, ones, ones[:, :, 0], ones[:, :, 0], self.env.cost, self.env.tracked
+            )
+        truth = np.tile(self.env.truth(day), (self.reps, 1)) if self.spec.name == "oracle" else None
+        return PolicyState(post, self.env.objective, self.sends, truth)
+
+    def pick(self, state: PolicyState, debtors: Debtors) -> IntArray:
+        """Decisions per debtor group and arm (G, K): every debtor of a group draws its arm from
+        the group's allocation (MATH.md 7), so the counts are one multinomial draw."""
+        segments, _ = self.env.shape
+        per_call = max(1, CHUNK_ROWS // segments) * segments
+        cuts = np.searchsorted(debtors.row, np.arange(per_call, len(state.sends), per_call))
+        allocs = []
+        for rows, masks in zip(
+            np.split(debtors.row, cuts), np.split(debtors.mask, cuts), strict=True
+        ):
+            if len(rows):
+                decision = decide_batch(self.spec.policy, state, rows, masks, self.config, self.rng)
+                allocs.append(decision.allocation[decision.groups.of_debtor])
+        alloc = np.concatenate(allocs)
+        alloc = alloc / alloc.sum(axis=1, keepdims=True)
+        return np.asarray(self.rng.multinomial(debtors.count, alloc), dtype=np.int64)
+
+    def update(self, day: int, outcome: Outcome) -> None:
+        """Today's decisions become pending; their outcomes are scheduled for the day they arrive."""
+        self.pending[:, :, 0] += outcome.sends
+        self.sends += outcome.sends
+        slots = self.width + 1
+        arrive = (day + outcome.delay + 1) % slots
+        weight = self._weight(outcome.delay.astype(np.float64) + 1.0) * np.ones(len(outcome.delay))
+        o = len(OUTCOMES)
+        np.add.at(self.incoming, (arrive, outcome.cell * o + outcome.outcome), weight)
+        pay = outcome.outcome == PAY
+        amount = outcome.amount[pay]
+        for i, values in enumerate((amount, amount**2)):
+            np.add.at(
+                self.incoming_amounts[:, i], (arrive[pay], outcome.cell[pay]), values * weight[pay]
+            )
+        segments, arms = self.env.shape
+        rep = outcome.cell // (segments * arms)
+        flat = (rep * o + outcome.outcome) * self.width + outcome.delay
+        np.add.at(self.incoming_delays, (arrive, flat), 1.0)

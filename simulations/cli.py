@@ -1,0 +1,130 @@
+"""``dunning-bandit simulate`` and ``dunning-bandit replay``: typer command functions.
+
+Register them on the app: ``app.command()(simulate)`` and ``app.command()(replay)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simulations.agents import POLICY_NAMES
+from simulations.decision_log import DecisionLogError
+from simulations.estimators import ESTIMATORS
+from simulations.replay import POLICIES_HELP
+from simulations.replay import replay as run_replay
+from simulations.report import write_report
+from simulations.runner import DEFAULT_POLICIES, parse_policies
+from simulations.runner import simulate as run_simulation
+from simulations.scenario import ScenarioError, builtin_names, load_scenario
+
+err = Console(stderr=True)
+
+
+def _prepare(*paths: Path | None) -> None:
+    """Create the folders of output files up front, so a long run cannot fail at the end."""
+    for path in paths:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def simulate(
+    scenario: Annotated[
+        str,
+        typer.Argument(help=f"A scenario TOML file, or a built-in: {', '.join(builtin_names())}."),
+    ],
+    policies: Annotated[
+        str, typer.Option(help=f"Comma-separated, from: {', '.join(POLICY_NAMES)}.")
+    ] = ",".join(DEFAULT_POLICIES),
+    reps: Annotated[int | None, typer.Option(help="Repetitions (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="The JSON summary (default: beside --out).")
+    ] = None,
+) -> None:
+    """Simulate policies on a scenario: an HTML report and a JSON summary."""
+    try:
+        sc = load_scenario(scenario)
+        names = parse_policies(policies)
+        if reps is not None and reps < 1:
+            raise ValueError(f"--reps must be at least 1, got {reps}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"--seed must be zero or more, got {seed}")
+        json_out = json_path or out.with_suffix(".json")
+        _prepare(out, json_out)
+    except (ScenarioError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TextColumn("days"), TimeElapsedColumn(), console=err) as bar:
+        tasks = {n: bar.add_task(f"{n:<17}", total=sc.days) for n in names}
+        result = run_simulation(
+            sc, names, reps, seed, progress=lambda n, done, _: bar.update(tasks[n], completed=done)
+        )
+    write_report(result, out)
+    result.write_json(json_out)
+    table = Table(title=f"{result.scenario}: {result.reps} reps x {result.days} days")
+    for column in ("policy", "regret", "pays", "net", "final best-arm share"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for name, p in result.summary()["policies"].items():
+        table.add_row(
+            name,
+            f"{p['regret']['mean']:,.1f}",
+            f"{p['pays']['mean']:,.0f}",
+            f"{p['net']['mean']:,.0f}",
+            f"{p['final_best_arm_share']['mean']:.1%}",
+        )
+    Console().print(table)
+    Console().print(f"report: {out}\nsummary: {json_out}", highlight=False)
+
+
+def replay(
+    log: Annotated[Path, typer.Argument(help="The decision log CSV (the API's export).")],
+    policy: Annotated[str, typer.Option(help=POLICIES_HELP)] = "uniform",
+    estimators: Annotated[
+        str, typer.Option(help=f"Comma-separated, from: {', '.join(ESTIMATORS)}.")
+    ] = ",".join(ESTIMATORS),
+    objective: Annotated[
+        str, typer.Option(help="pay, or net_recovery (amount - cost), when there is no reward.")
+    ] = "pay",
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples (>= 1000).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed for the bootstrap and the walk.")] = 0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the estimates as JSON.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write an HTML report.")] = None,
+) -> None:
+    """Estimate what a policy would have reached on a decision log (off-policy replay)."""
+    try:
+        _prepare(json_path, out)
+        result = run_replay(log, policy, estimators, resamples, seed, objective)
+    except (DecisionLogError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"{policy} on {log.name}: {result.rows:,} decisions")
+    for column in ("estimator", "value", "95% low", "95% high", "ESS"):
+        table.add_column(column, justify="left" if column == "estimator" else "right")
+    for e in result.estimates.values():
+        table.add_row(
+            e.estimator, f"{e.value:.5g}", f"{e.low:.5g}", f"{e.high:.5g}", f"{e.ess:,.0f}"
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"logged policy: {result.logged_value:.5g} per decision", highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    if json_path is not None:
+        result.write_json(json_path)
+        console.print(f"estimates: {json_path}", highlight=False)
+    if out is not None:
+        write_report(result, out)
+        console.print(f"report: {out}", highlight=False)

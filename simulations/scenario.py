@@ -1,0 +1,313 @@
+"""Scenario files (TOML): the true world a policy is simulated in, validated with located errors.
+
+A scenario names segments (traffic shares, consent shares), arms (template x channel) with true
+open/click/pay rates and amounts per segment, channel costs, pay delays, drift, the campaign's
+options, daily volume and days. ``[generator]`` may stand in for ``[[segments]]`` and ``[[arms]]``
+(see ``simulations.generate``). Errors name the field: ``arms[2].pay: 'dpd=31-60' is not a
+segment key``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bandit import Objective
+
+CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "push", "voice")
+Channel = Literal["email", "sms", "letter", "push", "voice"]
+# Outcomes each channel can report (open, click, pay): SMS opens and letter opens/clicks are
+# not tracked; a voice "open" is an answered call.
+TRACKED: Mapping[str, tuple[bool, bool, bool]] = {
+    "email": (True, True, True),
+    "sms": (False, True, True),
+    "letter": (False, False, True),
+    "push": (True, True, True),
+    "voice": (True, False, True),
+}
+DEFAULT = "default"
+
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; ``problems`` lists each located issue."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"scenario {source} is invalid:\n{lines}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DelaySpec(_Model):
+    """Days from a message to the payment it causes, conditioned on paying inside the window."""
+
+    distribution: Literal["exponential", "lognormal", "fixed"] = "exponential"
+    mean_days: Positive = 3.0
+    sigma: Positive = 1.0  # lognormal shape (sd of log delay)
+    by_channel: dict[Channel, Positive] = Field(default_factory=dict)  # mean_days per channel
+
+
+class WindowsSpec(_Model):
+    open: Annotated[int, Field(ge=1, le=60)] = 3
+    click: Annotated[int, Field(ge=1, le=60)] = 7
+    pay: Annotated[int, Field(ge=1, le=60)] = 14
+
+    @model_validator(mode="after")
+    def _pay_is_longest(self) -> WindowsSpec:
+        if self.pay < max(self.open, self.click):
+            raise ValueError("the pay window must be the longest (open and click close first)")
+        return self
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.open, self.click, self.pay)
+
+
+class CampaignSpec(_Model):
+    """The campaign options the learning policies run with (as in ``POST /v1/campaigns``)."""
+
+    objective: str | dict[str, float] = "pay"
+    exploration_floor: Share = 0.0
+    burn_in: Annotated[int, Field(ge=0)] = 0
+    half_life_days: Positive | None = None
+    pooled_prior: bool = True
+    control_share: Share = 0.0
+    champion: str | None = None  # arm key "template:channel"; default the first arm
+    windows_days: WindowsSpec = Field(default_factory=WindowsSpec)
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_parses(cls, value: str | dict[str, float]) -> str | dict[str, float]:
+        Objective.parse(value)  # raises ValueError with a readable message
+        return value
+
+    @property
+    def parsed_objective(self) -> Objective:
+        return Objective.parse(self.objective)
+
+
+class SegmentSpec(_Model):
+    key: Annotated[str, Field(min_length=1)]
+    share: Annotated[float, Field(gt=0.0, le=1.0)]
+    consent: dict[Channel, Share] = Field(default_factory=dict)  # unlisted channels: 1.0
+
+
+class ArmSpec(_Model):
+    """True rates per segment key; ``default`` covers unlisted segments."""
+
+    template: Annotated[str, Field(min_length=1, pattern=r"^[^:]+$")]
+    channel: Channel
+    pay: dict[str, Rate]
+    open: dict[str, Rate] = Field(default_factory=dict)  # omitted: not tracked (0)
+    click: dict[str, Rate] = Field(default_factory=dict)
+    amount: dict[str, Positive] = Field(default_factory=lambda: {DEFAULT: 100.0})
+
+    @property
+    def key(self) -> str:
+        return f"{self.template}:{self.channel}"
+
+
+class DriftSpec(_Model):
+    """From ``at_day`` on, multiply an arm's pay rate (in one segment, or all)."""
+
+    at_day: Annotated[int, Field(ge=0)]
+    arm: str
+    pay_factor: Annotated[float, Field(ge=0.0)]
+    segment: str | None = None
+
+
+class Scenario(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    days: Annotated[int, Field(ge=1, le=3650)]
+    daily_volume: Annotated[int, Field(ge=1, le=10_000_000)]
+    seed: int = 0
+    reps: Annotated[int, Field(ge=1, le=10_000)] = 20
+    amount_cv: Positive = 0.5  # coefficient of variation of a paid amount (gamma)
+    costs: dict[Channel, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    delay: DelaySpec = Field(default_factory=DelaySpec)
+    campaign: CampaignSpec = Field(default_factory=CampaignSpec)
+    segments: Annotated[list[SegmentSpec], Field(min_length=1)]
+    arms: Annotated[list[ArmSpec], Field(min_length=1)]
+    drift: list[DriftSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        problems = _cross_checks(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def segment_keys(self) -> list[str]:
+        return [s.key for s in self.segments]
+
+    @property
+    def arm_keys(self) -> list[str]:
+        return [a.key for a in self.arms]
+
+    @property
+    def champion_index(self) -> int:
+        champion = self.campaign.champion
+        return 0 if champion is None else self.arm_keys.index(champion)
+
+    def with_overrides(self, **changes: Any) -> Scenario:
+        """A validated copy with some top-level fields changed (e.g. ``days=20``)."""
+        return validate_scenario({**self.model_dump(), **changes}, f"{self.name} (overridden)")
+
+
+def _cross_checks(sc: Scenario) -> list[str]:
+    """Checks that need more than one field: keys exist, shares add up, funnels are ordered."""
+    problems: list[str] = []
+    keys = sc.segment_keys
+    known = set(keys)
+    seen: set[str] = set()
+    for i, seg in enumerate(sc.segments):
+        if seg.key in seen:
+            problems.append(f"segments[{i}].key: {seg.key!r} appears twice")
+        seen.add(seg.key)
+    total = sum(s.share for s in sc.segments)
+    if abs(total - 1.0) > 1e-6:
+        problems.append(f"segments: shares sum to {total:.6g}; they must sum to 1")
+    arm_keys: set[str] = set()
+    for i, arm in enumerate(sc.arms):
+        if arm.key in arm_keys:
+            problems.append(f"arms[{i}]: arm {arm.key!r} appears twice")
+        arm_keys.add(arm.key)
+        tracked = TRACKED[arm.channel]
+        for o, field in enumerate(("open", "click", "pay", "amount")):
+            rates: dict[str, float] = getattr(arm, field)
+            for key in rates:
+                if key != DEFAULT and key not in known:
+                    problems.append(f"arms[{i}].{field}: {key!r} is not a segment key")
+            if field != "amount" and rates and not tracked[o]:
+                problems.append(f"arms[{i}].{field}: {arm.channel} does not track {field}s")
+            if rates and DEFAULT not in rates and (missing := known - set(rates)):
+                problems.append(
+                    f"arms[{i}].{field}: no rate for segment {sorted(missing)[0]!r} and no "
+                    f"'{DEFAULT}'"
+                )
+        if tracked[0] and arm.click and arm.open:
+            above = [k for k in keys if rate_for(arm.click, k, 0.0) > rate_for(arm.open, k, 0.0)]
+            if above:
+                problems.append(f"arms[{i}].click: above the open rate in segment {above[0]!r}")
+    window = sc.campaign.windows_days.pay
+    longest = max([sc.delay.mean_days, *sc.delay.by_channel.values()])
+    if sc.delay.distribution == "fixed" and longest >= window:
+        problems.append(
+            f"delay: a fixed delay of {longest:g} days never lands inside the {window}-day pay window"
+        )
+    champion = sc.campaign.champion
+    if champion is not None and champion not in arm_keys:
+        problems.append(f"campaign.champion: {champion!r} is not an arm (template:channel)")
+    for i, drift in enumerate(sc.drift):
+        if drift.arm not in arm_keys:
+            problems.append(f"drift[{i}].arm: {drift.arm!r} is not an arm (template:channel)")
+        if drift.segment is not None and drift.segment not in known:
+            problems.append(f"drift[{i}].segment: {drift.segment!r} is not a segment key")
+        if drift.at_day >= sc.days:
+            problems.append(f"drift[{i}].at_day: day {drift.at_day} is past the last day")
+    return problems
+
+
+def rate_for(rates: Mapping[str, float], segment: str, missing: float) -> float:
+    """The rate of one segment: its own, else ``default``, else ``missing``."""
+    return float(rates.get(segment, rates.get(DEFAULT, missing)))
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def _problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        loc = _location((*prefix, *item["loc"]))
+        lines = message.splitlines() or [message]
+        out.extend(f"{loc}: {line}" if loc else line for line in lines)
+    return out
+
+
+def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    """A Scenario from parsed TOML; ``[generator]`` is expanded first."""
+    from simulations.generate import GeneratorSpec, expand
+
+    payload = dict(data)
+    if "generator" in payload:
+        if "segments" in payload or "arms" in payload:
+            raise ScenarioError(source, ["generator: give [generator] or segments/arms, not both"])
+        try:
+            spec = GeneratorSpec.model_validate(payload.pop("generator"))
+        except ValidationError as exc:
+            raise ScenarioError(source, _problems(exc, ("generator",))) from None
+        payload.update(expand(spec))
+    try:
+        return Scenario.model_validate(payload)
+    except ValidationError as exc:
+        raise ScenarioError(source, _problems(exc)) from None
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """A Scenario from TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, [f"not valid TOML: {exc}"]) from None
+    return validate_scenario(data, source)
+
+
+def builtin_names() -> list[str]:
+    """Names of the scenarios shipped with the package."""
+    folder = resources.files("simulations") / "scenarios"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A built-in scenario by name (``baseline``) or a TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ScenarioError(
+                str(path), [f"no such file (built-ins: {', '.join(builtin_names())})"]
+            )
+        return parse_scenario(path.read_text(encoding="utf-8"), str(path))
+    name = str(name_or_path)
+    if name not in builtin_names():
+        raise ScenarioError(
+            name,
+            [
+                f"no built-in scenario or file named {name!r}; built-ins: {', '.join(builtin_names())}"
+            ],
+        )
+    text = (resources.files("simulations") / "scenarios" / f"{name}.toml").read_text("utf-8")
+    return parse_scenario(text, name)
