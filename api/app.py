@@ -72,7 +72,12 @@ class LimitBody:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.resolved_database_url)
-    app = FastAPI(title="dunning-bandit", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(
+        title="dunning-bandit",
+        version="0.1.0",
+        description=DESCRIPTION,
+        responses=errors.ERROR_RESPONSES,  # documented on every operation (not FastAPI's 422)
+    )
     app.state.context = ServiceContext.create(engine, settings)
     errors.install(app)
 

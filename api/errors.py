@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("dunning_bandit.api")
@@ -23,6 +24,32 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["campaign_not_found"])
+    message: str = Field(examples=["campaign 'loans-de' does not exist"])
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    """Every error: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+_STATUSES = {
+    400: "The body is not valid JSON",
+    401: "No API key, or not a valid one",
+    403: "The key's role may not do this",
+    404: "The campaign, template, decision or segment does not exist",
+    409: "Conflicts with the current state (a duplicate key, a lifecycle transition)",
+    413: "The body or the batch is too large",
+    422: "The request is well-formed JSON but not valid",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text} for status, text in _STATUSES.items()
+}
 
 
 def not_found(what: str, key: str) -> ApiError:

@@ -219,3 +219,13 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(max_length=10)
     created_at: datetime = _utc(nullable=False)
     revoked_at: datetime | None = _utc(nullable=True)
+
+
+class DebtorLock(SQLModel, table=True):
+    """One row per (campaign, debtor): decisions lock their debtors' rows, so two concurrent
+    decisions for the same debtor run one after the other (caps hold under concurrency)."""
+
+    __tablename__ = "debtor_lock"
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    debtor_id: str = Field(max_length=200, primary_key=True)
+    touched_at: datetime = _utc(nullable=False)

@@ -32,7 +32,7 @@ from bandit.eligibility import (
     load_zone,
 )
 from bandit.policies import UCB1, EpsilonGreedy, Policy, Thompson, Uniform
-from templates_store import catalog, log
+from templates_store import catalog, locks, log
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision, Snapshot
 from templates_store.templating import RenderError, Rendition, pick_rendition, render
@@ -173,9 +173,10 @@ def prepare(
             raise ApiError(
                 422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
             ) from exc
+    debtor_ids = [item.debtor_id for item in items]
+    locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now)
     arms = catalog.campaign_arms(session, campaign_id=cfg.id)
     segment_ids = catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
-    debtor_ids = [item.debtor_id for item in items]
     since = min(times) - timedelta(days=cfg.cap_days)
     histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)
     opted = log.opted_out(session, campaign_id=cfg.id, debtor_ids=debtor_ids)

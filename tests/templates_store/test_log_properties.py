@@ -412,3 +412,35 @@ def test_incremental_statistics_equal_rebuild_and_brute_force(
         statistics.rebuild_statistics(session, campaign_id=campaign_id, weight=weight)
         session.commit()
     assert_snapshots_equal(snapshot(engine, campaign_id), incremental)
+
+
+def test_a_decision_in_the_session_reads_its_counted_outcomes(engine: Engine) -> None:
+    """Several events in one transaction (the batch endpoint): the session's decision object
+    shows the stored first-outcome time and amount, not a stale copy."""
+    campaign_id, segment_ids, arms = setup_campaign(engine)
+    [d] = make_decisions(campaign_id, segment_ids, arms, [PlannedDecision(0, 0, 0, 0)])
+    with Session(engine) as session:
+        log.record_decisions(session, decisions=[d], weights=[1.0])
+        session.commit()
+    with Session(engine) as session:
+        decision = log.get_decision(session, decision_id=d.id)
+        assert decision is not None and decision.paid_at is None and decision.amount == 0.0
+        for i, (kind, hours, amount) in enumerate(
+            [("pay", 30, 40.0), ("open", 2, None), ("pay", 5, 2.5), ("open", 1, None)]
+        ):
+            event = log.EventInput(f"e{i}", kind, d.decided_at + timedelta(hours=hours), amount)
+            status = log.record_event(
+                session,
+                event=event,
+                decision=decision,
+                window_days=WINDOW_DAYS[kind],
+                weight=1.0,
+                received_at=START,
+            )
+            assert status == "accepted"
+        assert utc(decision.paid_at) == d.decided_at + timedelta(hours=30)  # first to arrive
+        assert utc(decision.opened_at) == d.decided_at + timedelta(hours=2)
+        assert decision.clicked_at is None and decision.amount == 42.5
+        session.commit()
+        [row] = statistics.stat_rows(session, campaign_id=campaign_id)
+        assert (row.pays, row.opens, row.amount) == (1, 1, 42.5)
