@@ -14,6 +14,7 @@ from sqlmodel import Session
 from api.service.campaigns import CampaignConfig
 from api.service.evidence import Clock
 from api.settings import get_settings
+from simulations import cli as simulations_cli
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
 
@@ -22,6 +23,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys (shown once, stored as hashes).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.command()(simulations_cli.simulate)
+app.command()(simulations_cli.replay)
 
 
 @app.command()
