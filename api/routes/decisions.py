@@ -30,6 +30,13 @@ Sender = Depends(require("sender"))
 Analyst = Depends(require("analyst"))
 
 
+def check_batch_size(count: int, limit: int, what: str) -> None:
+    """413 for a batch over the configured size."""
+    if count > limit:
+        message = f"a batch holds at most {limit:,} {what}, got {count:,}; split it"
+        raise ApiError(413, "batch_too_large", message)
+
+
 @router.post("/v1/campaigns/{campaign}/decisions", dependencies=[Sender])
 def decide(
     campaign: CampaignKey, body: DecideIn, session: SessionDep, ctx: ContextDep
@@ -43,13 +50,7 @@ def decide_batch(
     campaign: CampaignKey, body: DecideBatchIn, session: SessionDep, ctx: ContextDep
 ) -> DecideBatchOut:
     """The same for up to 10,000 debtors in one vectorised pass; results in order (sender)."""
-    limit = ctx.settings.max_batch
-    if len(body.items) > limit:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"a batch holds at most {limit:,} items, got {len(body.items):,}; split it",
-        )
+    check_batch_size(len(body.items), ctx.settings.max_batch, "items")
     return DecideBatchOut(results=decisions.decide(session, ctx, campaign, body.items, batch=True))
 
 
@@ -70,13 +71,7 @@ def report_event(body: EventIn, session: SessionDep) -> EventOut:
 @router.post("/v1/events/batch", status_code=202, dependencies=[Sender])
 def report_events(body: EventBatchIn, session: SessionDep, ctx: ContextDep) -> EventBatchOut:
     """Many events; each succeeds or fails on its own (sender)."""
-    limit = ctx.settings.max_batch
-    if len(body.events) > limit:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"a batch holds at most {limit:,} events, got {len(body.events):,}; split it",
-        )
+    check_batch_size(len(body.events), ctx.settings.max_batch, "events")
     return EventBatchOut(results=events.record_batch(session, body.events))
 
 
