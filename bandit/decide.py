@@ -115,7 +115,7 @@ def draw(
     arm = np.where(empty, -1, np.minimum(arm, rows.shape[1] - 1)).astype(np.int64)
     propensity = np.where(empty, 0.0, rows[np.arange(n), np.maximum(arm, 0)])
     is_control = np.zeros(n, dtype=bool)
-    if np.any(control > 0):
+    if (control > 0).any():
         share = control[groups.of_debtor]
         chosen = (arm == champion[groups.of_debtor]) & (share > 0)
         coin = rng.random(n)

@@ -39,6 +39,8 @@ def _normalise(weights: FloatArray, mask: BoolArray) -> FloatArray:
     """Zero outside the mask and rows summing to 1; a row that underflowed becomes uniform."""
     w = np.where(mask, np.maximum(weights, 0.0), 0.0)
     total = w.sum(axis=1, keepdims=True)
+    if (total > 0).all() and np.isfinite(total).all():
+        return np.asarray(w / total, dtype=np.float64)
     uniform = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
     ok = (total > 0) & np.isfinite(total)
     return np.asarray(np.where(ok, w / np.where(ok, total, 1.0), uniform), dtype=np.float64)
@@ -104,24 +106,45 @@ def _bounds(
     return start, stop, rough_up, np.minimum(start_hi, stop)
 
 
+def _local_points(
+    centre: FloatArray, spread: FloatArray, log_total: FloatArray, tight: BoolArray, cold: BoolArray
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Centres, spreads and flags of the local point sets: one per tight arm (its own centre
+    and spread) and one per cold arm (its shoulder); (U, T) each, padded with unflagged sets."""
+    rows = np.arange(len(centre))[:, None]
+    n_tight = int(tight.sum(axis=1).max(initial=0))
+    n_cold = int(cold.sum(axis=1).max(initial=0))
+    if n_tight + n_cold == 0:
+        empty = np.zeros((len(centre), 0))
+        return empty, empty, np.zeros((len(centre), 0), dtype=bool)
+    order = np.argsort(~tight, axis=1, kind="stable")[:, :n_tight]
+    by_cold = np.argsort(~cold, axis=1, kind="stable")[:, :n_cold]
+    shoulder = log_total[rows, by_cold]
+    return (
+        np.concatenate([centre[rows, order], -shoulder - 0.5], axis=1),
+        np.concatenate([spread[rows, order], np.full(shoulder.shape, 0.7)], axis=1),
+        np.concatenate([tight[rows, order], cold[rows, by_cold]], axis=1),
+    )
+
+
 def _grid(
     centre: FloatArray,
     spread: FloatArray,
+    flagged: BoolArray,
     starts: list[FloatArray],
     stop: FloatArray,
-    tight: BoolArray,
     points: tuple[int, int],
 ) -> FloatArray:
     """Sorted grid per segment: ``points[0]`` even on [start, stop] for each of ``starts``
-    (groups of one segment may begin far apart), plus ``points[1]`` around each arm flagged
-    ``tight`` (too narrow for the even spacing, or with a sharp shoulder)."""
+    (groups of one segment may begin far apart), plus ``points[1]`` around each ``flagged``
+    local point set (an arm too narrow for the even spacing, or a sharp shoulder)."""
     fractions, offsets = _offsets(*points)
     start = starts[0]
     even = np.concatenate([s[:, None] + (stop - s)[:, None] * fractions for s in starts], axis=1)
-    if tight.shape[1] == 0:
+    if flagged.shape[1] == 0:
         return np.asarray(np.sort(even, axis=1) if len(starts) > 1 else even, dtype=np.float64)
     local = np.where(
-        tight[:, :, None], centre[:, :, None] + spread[:, :, None] * offsets, start[:, None, None]
+        flagged[:, :, None], centre[:, :, None] + spread[:, :, None] * offsets, start[:, None, None]
     )
     local = _between(local.reshape(len(start), -1), start[:, None], stop[:, None])
     return np.sort(np.concatenate([even, local], axis=1), axis=1)
@@ -158,34 +181,26 @@ def integral_propensity(
     centre, spread = logit_moments(a, b)
     start, stop, rough_up, start_hi = _bounds(a, b, centre, spread, mask, seg_of_group, eligible)
     starts = [start]
-    if np.any(start_hi - start > 2.0):  # a far-reaching group: also resolve the narrow ones
+    if (start_hi - start > 2.0).any():  # a far-reaching group: also resolve the narrow ones
         starts += [0.5 * (start + start_hi), start_hi]
     # Only arms that can pass the grid's start matter; the rest have F = 1 and pi ~ 0 there.
     contender = eligible & (rough_up > start[:, None])
-    width = max(int(contender.sum(axis=1).max(initial=0)), 1)
     rows = np.arange(len(segments))[:, None]
-    arms = np.argsort(~contender, axis=1, kind="stable")[:, :width]
-    real = contender[rows, arms]
-    a = np.where(real, a[rows, arms], 1.0)
-    b = np.where(real, b[rows, arms], 1.0)
-    centre, spread = centre[rows, arms], spread[rows, arms]
-    # alpha < 1: the logit density rises like e^(alpha y) and is cut off within about one
-    # unit of -log(a + b); put the local points on that shoulder instead
-    cold = real & (a < 1.0)
+    if contender.all():  # nothing to prune (common for a single decision): no gathering
+        arms, real = np.broadcast_to(np.arange(a.shape[1]), a.shape), contender
+    else:
+        width = max(int(contender.sum(axis=1).max(initial=0)), 1)
+        arms = np.argsort(~contender, axis=1, kind="stable")[:, :width]
+        real = contender[rows, arms]
+        a = np.where(real, a[rows, arms], 1.0)
+        b = np.where(real, b[rows, arms], 1.0)
+        centre, spread = centre[rows, arms], spread[rows, arms]
     tight = real & (spread < 1.0 * ((stop - start) / points[0])[:, None])
-    n_tight = int(tight.sum(axis=1).max(initial=0))
-    order = np.argsort(~tight, axis=1, kind="stable")[:, :n_tight]
-    n_cold = int(cold.sum(axis=1).max(initial=0))
-    by_cold = np.argsort(~cold, axis=1, kind="stable")[:, :n_cold]
-    shoulder = np.log(a + b)[rows, by_cold]
-    y = _grid(
-        np.concatenate([centre[rows, order], -shoulder - 0.5], axis=1),
-        np.concatenate([spread[rows, order], np.full(shoulder.shape, 0.7)], axis=1),
-        starts,
-        stop,
-        np.concatenate([tight[rows, order], cold[rows, by_cold]], axis=1),
-        points,
-    )
+    # alpha < 1: the logit density rises like e^(alpha y) and is cut off within about one
+    # unit of -log(a + b); such arms also get points on that shoulder
+    cold = real & (a < 1.0)
+    local = _local_points(centre, spread, np.log(a + b), tight, cold)
+    y = _grid(*local, starts, stop, points)
     return _normalise(_integrate(a, b, real, y, start, mask, seg_of_group, arms), mask)
 
 
@@ -205,7 +220,7 @@ def _integrate(
     log_1mx = -np.logaddexp(0.0, y)[:, None, :]
     log_pdf = a[:, :, None] * log_x + b[:, :, None] * log_1mx - special.betaln(a, b)[:, :, None]
     pdf = np.exp(log_pdf)
-    slope = a[:, :, None] * (1.0 - x) - b[:, :, None] * x  # d log pdf / dy
+    slope = a[:, :, None] - (a + b)[:, :, None] * x  # d log pdf / dy = a (1 - x) - b x
     gaps = np.diff(y, axis=1)
     # Hermite (corrected trapezoid) rule per interval: exact for cubics, O(h^4).
     dpdf = pdf * slope
