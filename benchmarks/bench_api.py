@@ -1,0 +1,358 @@
+"""HTTP API throughput: single decides against the real service vs a bare numpy endpoint, and
+one 10,000-item batch decide.
+
+One run:
+1. a temp SQLite file, `dunning-bandit migrate`, an admin key (templates_store.keys);
+2. `uvicorn api.app:create_app --factory`, 1 worker, on that file; a campaign segmented by
+   risk and days past due, with 3 templates = 6 arms (email, sms, voice);
+3. a separate driver process sends single decides for --seconds (after a 2 s warm-up) from
+   --concurrency clients (asyncio + httpx, keep-alive, one connection each): requests/s,
+   p50 and p99 latency as the client sees it;
+4. the same load against a bare FastAPI endpoint in its own uvicorn process, doing the same
+   numpy pick with no store (rng.beta(a, b).argmax() on a fixed posterior of 6 arms; the same
+   request body, parsed as JSON; a sync route, like the API's) -> the ratio;
+5. POST /decisions/batch with 10,000 new debtors, 3 times: median seconds.
+
+Goals (issue 4): ratio >= 1/2, p99 under 20 ms, the batch under 1 s. The driver shares the
+machine with the server: on 2 cores the figures are a lower bound of the server's capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES: list[dict[str, Any]] = [
+    {
+        "key": "friendly",
+        "cost": {"sms": 0.01},
+        "renditions": [
+            {
+                "channel": "email",
+                "locale": "en",
+                "subject": "A quick reminder, {{ name }}",
+                "body": '<p>Hi {{ name }}, {{ amount_due }} is due. <a href="{{ pay_url }}">Pay</a> <a href="{{ opt_out_url }}">Unsubscribe</a></p>',
+            },
+            {
+                "channel": "sms",
+                "locale": "en",
+                "body": "Hi {{ name }}, {{ amount_due }} is due: {{ pay_url }} Reply STOP to opt out",
+            },
+        ],
+    },
+    {
+        "key": "firm",
+        "cost": {"sms": 0.01, "voice": 0.05},
+        "renditions": [
+            {
+                "channel": "sms",
+                "locale": "en",
+                "body": "{{ name }}: {{ amount_due }} is overdue. Pay now: {{ pay_url }}. Reply STOP to opt out",
+            },
+            {
+                "channel": "voice",
+                "locale": "en",
+                "body": "Hello {{ name }}. Your payment of {{ amount_due }} is overdue.",
+            },
+        ],
+    },
+    {
+        "key": "offer",
+        "cost": {"sms": 0.01},
+        "renditions": [
+            {
+                "channel": "email",
+                "locale": "en",
+                "subject": "Pay in three instalments, {{ name }}",
+                "body": '<p>{{ amount_due }} in three parts: <a href="{{ pay_url }}">choose a plan</a>. <a href="{{ opt_out_url }}">Unsubscribe</a></p>',
+            },
+            {
+                "channel": "sms",
+                "locale": "en",
+                "body": "{{ name }}, pay {{ amount_due }} in 3 parts: {{ pay_url }} Reply STOP to opt out",
+            },
+        ],
+    },
+]
+ARMS = sum(len(t["renditions"]) for t in TEMPLATES)
+CAMPAIGN = {
+    "key": "bench",
+    "segment_by": ["risk", "dpd"],
+    "buckets": {"dpd": [0, 31, 61, 91]},
+    "burn_in": 0,
+}
+VARIABLES = {
+    "name": "Ada",
+    "amount_due": "$120.00",
+    "pay_url": "https://pay.example/x",
+    "opt_out_url": "https://pay.example/stop",
+}
+# noon UTC today: 13:00 in Berlin, outside quiet hours whenever the benchmark runs
+AT = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0).isoformat()
+
+BARE_APP = f'''
+"""The floor: a FastAPI endpoint doing the numpy pick with no store."""
+import numpy as np
+from fastapi import Body, FastAPI
+
+app = FastAPI()
+rng = np.random.default_rng(0)
+alpha = 1.0 + rng.integers(5, 60, {ARMS}).astype(float)
+beta = 1.0 + rng.integers(900, 2000, {ARMS}).astype(float)
+
+
+@app.post("/decide")
+def decide(body: dict = Body(...)) -> dict:
+    arm = int(rng.beta(alpha, beta).argmax())
+    return {{"debtor_id": body["debtor_id"], "send": True, "arm": arm, "propensity": 1.0 / {ARMS}}}
+'''
+
+
+def debtor(debtor_id: str, rnd: random.Random) -> dict[str, Any]:
+    return {
+        "debtor_id": debtor_id,
+        "attributes": {
+            "risk": rnd.choice(("low", "medium", "high")),
+            "dpd": rnd.randrange(0, 120),
+            "state": "NY",
+        },
+        "channels": ["email", "sms", "voice"],
+        "timezone": "Europe/Berlin",
+        "locale": "en",
+        "variables": VARIABLES,
+        "at": AT,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server at {url} did not come up in {seconds:g} s")
+
+
+@contextmanager
+def uvicorn(target: str, env: dict[str, str], health: str, app_dir: Path) -> Iterator[str]:
+    """``python -m uvicorn TARGET`` with 1 worker on a free port; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
+    command += ["--app-dir", str(app_dir)]
+    if target.endswith("create_app"):
+        command.append("--factory")
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + health, process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def migrate_and_key(env: dict[str, str]) -> str:
+    """`dunning-bandit migrate` on the temp file, then an admin key made with
+    templates_store.keys (in a subprocess that sees the same environment)."""
+    cli = Path(sys.executable).with_name("dunning-bandit")
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "api.cli"]
+    subprocess.run([*command, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+    make_key = (
+        "from datetime import UTC, datetime\n"
+        "from sqlmodel import Session\n"
+        "from api.settings import get_settings\n"
+        "from templates_store import keys\n"
+        "from templates_store.db import make_engine\n"
+        "with Session(make_engine(get_settings().resolved_database_url)) as s:\n"
+        "    _, secret = keys.create_key(s, role='admin', now=datetime.now(UTC))\n"
+        "    s.commit()\n"
+        "print(secret)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", make_key], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    return out.stdout.decode().strip()
+
+
+def set_up_campaign(base: str, key: str) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        r = client.post("/v1/campaigns", json=CAMPAIGN)
+        r.raise_for_status()
+        for template in TEMPLATES:
+            client.post(f"/v1/campaigns/{CAMPAIGN['key']}/templates", json=template).raise_for_status()
+
+
+# --- the driver (a separate process) -------------------------------------------------------
+
+
+async def drive(
+    url: str, key: str, seconds: float, warmup: float, concurrency: int, prefix: str
+) -> dict[str, Any]:
+    """``concurrency`` clients in a loop; latencies of the requests started after warm-up."""
+    headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+    latencies: list[float] = []
+    failures = 0
+    sends = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop = measure_from + seconds
+
+    async def client(n: int) -> None:
+        nonlocal failures, sends
+        rnd = random.Random(n)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as http:
+            i = 0
+            while True:
+                body = json.dumps(debtor(f"{prefix}-{n}-{i}", rnd)).encode()
+                i += 1
+                t0 = time.perf_counter()
+                if t0 >= stop:
+                    return
+                r = await http.post(url, content=body)
+                t1 = time.perf_counter()
+                if t0 >= measure_from:
+                    latencies.append(t1 - t0)
+                    if r.status_code != 200:
+                        failures += 1
+                    elif r.json().get("send"):
+                        sends += 1
+
+    await asyncio.gather(*(client(n) for n in range(concurrency)))
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "failures": failures,
+        "sends": sends,
+    }
+
+
+def run_driver(
+    url: str, key: str, seconds: float, concurrency: int, prefix: str
+) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--drive", url, "--key", key, "--prefix", prefix]
+    command += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
+    out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def batch_seconds(base: str, key: str, size: int, runs: int) -> tuple[float, list[float]]:
+    headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+    times = []
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        for run in range(runs):
+            rnd = random.Random(run)
+            items = [debtor(f"batch-{run}-{i}", rnd) for i in range(size)]
+            body = json.dumps({"items": items}).encode()
+            t0 = time.perf_counter()
+            r = client.post(f"/v1/campaigns/{CAMPAIGN['key']}/decisions/batch", content=body)
+            times.append(time.perf_counter() - t0)
+            r.raise_for_status()
+            results = r.json()["results"]
+            assert len(results) == size and all(x["send"] for x in results), r.text[:300]
+    return statistics.median(times), times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--batch-runs", type=int, default=3)
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", default="d", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:  # the driver process
+        result = asyncio.run(
+            drive(args.drive, args.key, args.seconds, 2.0, args.concurrency, args.prefix)
+        )
+        print(json.dumps(result))
+        return
+
+    folder = Path(tempfile.mkdtemp(prefix="dunning-bench-api-"))
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "DUNNING_DATABASE_URL"}
+        env |= {"DUNNING_SQLITE_PATH": str(folder / "bench.db"), "DUNNING_LOG_LEVEL": "warning"}
+        key = migrate_and_key(env)
+        (folder / "bare_app.py").write_text(BARE_APP)
+        with uvicorn("api.app:create_app", env, "/healthz", ROOT) as base:
+            set_up_campaign(base, key)
+            api = run_driver(
+                f"{base}/v1/campaigns/{CAMPAIGN['key']}/decisions",
+                key,
+                args.seconds,
+                args.concurrency,
+                "single",
+            )
+            batch, batch_runs = batch_seconds(base, key, args.batch, args.batch_runs)
+        with uvicorn("bare_app:app", env, "/docs", folder) as base:
+            bare = run_driver(f"{base}/decide", key, args.seconds, args.concurrency, "bare")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    ratio = api["rps"] / bare["rps"]
+    print(
+        f"HTTP API benchmark: uvicorn, 1 worker, SQLite file; {ARMS} arms; driver: "
+        f"{args.concurrency} asyncio httpx clients (keep-alive) in a separate process, "
+        f"{args.seconds:g} s after a 2 s warm-up; {os.cpu_count()} CPUs"
+    )
+    print()
+    print(f"{'':32}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}")
+    for name, r in (("API single decide", api), ("bare FastAPI + numpy pick", bare)):
+        print(
+            f"{name:32}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+            f"{r['requests']:>10}{r['failures']:>9}"
+        )
+    print()
+    verdict = {True: "ok", False: "MISSED"}
+    runs = ", ".join(f"{t:.3f}" for t in batch_runs)
+    print(f"{'ratio API / bare':42}{ratio:>8.2f}   goal >= 0.50  {verdict[ratio >= 0.5]}")
+    print(f"{'API p99 (ms)':42}{api['p99_ms']:>8.2f}   goal < 20     {verdict[api['p99_ms'] < 20]}")
+    print(
+        f"{f'batch of {args.batch:,} over HTTP (s, median of {args.batch_runs})':42}"
+        f"{batch:>8.3f}   goal < 1      {verdict[batch < 1]}   runs: {runs}"
+    )
+
+
+if __name__ == "__main__":
+    main()
