@@ -6,8 +6,9 @@ One run:
 2. `uvicorn api.app:create_app --factory`, 1 worker, on that file; a campaign segmented by
    risk and days past due, with 3 templates = 6 arms (email, sms, voice);
 3. a separate driver process sends single decides for --seconds (after a 2 s warm-up) from
-   --concurrency clients (asyncio + httpx, keep-alive, one connection each): requests/s,
-   p50 and p99 latency as the client sees it;
+   N concurrent clients (asyncio + httpx, keep-alive, one connection each), N in
+   --concurrency (default 1 and 4, one after the other): requests/s, p50 and p99 latency as
+   the client sees it;
 4. the same load against a bare FastAPI endpoint in its own uvicorn process, doing the same
    numpy pick with no store (rng.beta(a, b).argmax() on a fixed posterior of 6 arms; the same
    request body, parsed as JSON; a sync route, like the API's) -> the ratio;
@@ -214,7 +215,9 @@ def set_up_campaign(base: str, key: str) -> None:
         r = client.post("/v1/campaigns", json=CAMPAIGN)
         r.raise_for_status()
         for template in TEMPLATES:
-            client.post(f"/v1/campaigns/{CAMPAIGN['key']}/templates", json=template).raise_for_status()
+            client.post(
+                f"/v1/campaigns/{CAMPAIGN['key']}/templates", json=template
+            ).raise_for_status()
 
 
 # --- the driver (a separate process) -------------------------------------------------------
@@ -265,9 +268,7 @@ async def drive(
     }
 
 
-def run_driver(
-    url: str, key: str, seconds: float, concurrency: int, prefix: str
-) -> dict[str, Any]:
+def run_driver(url: str, key: str, seconds: float, concurrency: int, prefix: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--drive", url, "--key", key, "--prefix", prefix]
     command += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
     out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
@@ -295,7 +296,7 @@ def batch_seconds(base: str, key: str, size: int, runs: int) -> tuple[float, lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", default="1,4", help="comma-separated client counts")
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--batch-runs", type=int, default=3)
     parser.add_argument("--drive", help=argparse.SUPPRESS)
@@ -304,7 +305,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.drive:  # the driver process
         result = asyncio.run(
-            drive(args.drive, args.key, args.seconds, 2.0, args.concurrency, args.prefix)
+            drive(args.drive, args.key, args.seconds, 2.0, int(args.concurrency), args.prefix)
         )
         print(json.dumps(result))
         return
@@ -315,39 +316,47 @@ def main() -> None:
         env |= {"DUNNING_SQLITE_PATH": str(folder / "bench.db"), "DUNNING_LOG_LEVEL": "warning"}
         key = migrate_and_key(env)
         (folder / "bare_app.py").write_text(BARE_APP)
+        clients = [int(c) for c in args.concurrency.split(",")]
+        api: dict[int, dict[str, Any]] = {}
+        bare: dict[int, dict[str, Any]] = {}
         with uvicorn("api.app:create_app", env, "/healthz", ROOT) as base:
             set_up_campaign(base, key)
-            api = run_driver(
-                f"{base}/v1/campaigns/{CAMPAIGN['key']}/decisions",
-                key,
-                args.seconds,
-                args.concurrency,
-                "single",
-            )
+            url = f"{base}/v1/campaigns/{CAMPAIGN['key']}/decisions"
+            for c in clients:
+                api[c] = run_driver(url, key, args.seconds, c, f"single-{c}")
             batch, batch_runs = batch_seconds(base, key, args.batch, args.batch_runs)
         with uvicorn("bare_app:app", env, "/docs", folder) as base:
-            bare = run_driver(f"{base}/decide", key, args.seconds, args.concurrency, "bare")
+            for c in clients:
+                bare[c] = run_driver(f"{base}/decide", key, args.seconds, c, f"bare-{c}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-    ratio = api["rps"] / bare["rps"]
     print(
-        f"HTTP API benchmark: uvicorn, 1 worker, SQLite file; {ARMS} arms; driver: "
-        f"{args.concurrency} asyncio httpx clients (keep-alive) in a separate process, "
-        f"{args.seconds:g} s after a 2 s warm-up; {os.cpu_count()} CPUs"
+        f"HTTP API benchmark: uvicorn, 1 worker, SQLite file; {ARMS} arms, 12 segments; driver: "
+        f"N asyncio httpx clients (keep-alive) in a separate process, {args.seconds:g} s "
+        f"after a 2 s warm-up; {os.cpu_count()} CPUs"
     )
     print()
-    print(f"{'':32}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'non-200':>9}")
-    for name, r in (("API single decide", api), ("bare FastAPI + numpy pick", bare)):
-        print(
-            f"{name:32}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-            f"{r['requests']:>10}{r['failures']:>9}"
-        )
+    print(f"{'':34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-200':>9}")
+    for c in clients:
+        for name, r in (
+            (f"API single decide, N={c}", api[c]),
+            (f"bare numpy pick, N={c}", bare[c]),
+        ):
+            print(
+                f"{name:34}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                f"{r['requests']:>10}{r['failures']:>9}"
+            )
     print()
     verdict = {True: "ok", False: "MISSED"}
     runs = ", ".join(f"{t:.3f}" for t in batch_runs)
-    print(f"{'ratio API / bare':42}{ratio:>8.2f}   goal >= 0.50  {verdict[ratio >= 0.5]}")
-    print(f"{'API p99 (ms)':42}{api['p99_ms']:>8.2f}   goal < 20     {verdict[api['p99_ms'] < 20]}")
+    for c in clients:
+        ratio = api[c]["rps"] / bare[c]["rps"]
+        p99 = api[c]["p99_ms"]
+        print(
+            f"{f'ratio API / bare, N={c}':42}{ratio:>8.2f}   goal >= 0.50  {verdict[ratio >= 0.5]}"
+        )
+        print(f"{f'API p99 (ms), N={c}':42}{p99:>8.2f}   goal < 20     {verdict[p99 < 20]}")
     print(
         f"{f'batch of {args.batch:,} over HTTP (s, median of {args.batch_runs})':42}"
         f"{batch:>8.3f}   goal < 1      {verdict[batch < 1]}   runs: {runs}"

@@ -10,10 +10,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.auth import current_role, require
 from api.deps import ContextDep, SessionDep
+from api.schemas import NO_NUL
 from api.service import dashboard
 
 router = APIRouter(tags=["dashboard"])
-CampaignKey = Annotated[str, Path(max_length=100, description="the campaign's key")]
+CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 
 # Shown to a browser that has no key yet: it reads the key from the URL fragment (never sent to
 # the server, so never logged) or asks for it, then loads the page with an Authorization header.

@@ -287,6 +287,7 @@ CASES = [
     case("422 NUL in a template body", "POST", TEMPLATES, "manager", json=template_with("Hi\x00 {{ name }}")),
     case("422 NUL in the campaign path", "GET", "/v1/campaigns/lo%00ans", "analyst"),
     case("422 NUL in the decision path", "GET", "/v1/decisions/ab%00c", "analyst"),
+    case("422 NUL in the dashboard path", "GET", "/v1/campaigns/lo%00ans/dashboard", "analyst"),
     case("422 NUL in the segment query", "GET", "/v1/campaigns/loans/arms?segment=a%00b", "analyst"),
 ]  # fmt: skip
 
