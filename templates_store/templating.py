@@ -324,7 +324,10 @@ def _run(template: Template, variables: Mapping[str, object], where: str) -> str
     chunks: list[str] = []
     size = 0
     try:
-        for chunk in template.generate(dict(variables)):
+        # shared=True: the context is the variables alone (the sandbox has no globals to add),
+        # which spares Jinja merging its globals into every render
+        context = template.new_context(dict(variables), shared=True)
+        for chunk in template.root_render_func(context):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 raise RenderError(f"{where}: output is longer than {MAX_OUTPUT_CHARS} characters")

@@ -34,7 +34,7 @@ from bandit.eligibility import (
 from bandit.policies import UCB1, EpsilonGreedy, Policy, Thompson, Uniform
 from templates_store import catalog, locks, log
 from templates_store.catalog import ArmInfo
-from templates_store.models import Decision, Snapshot
+from templates_store.models import Snapshot
 from templates_store.templating import RenderError, Rendition, pick_rendition, render
 
 EARLIEST_BACKFILL = timedelta(days=5 * 365)
@@ -269,7 +269,7 @@ def _decide_sendable(
     )
     renditions = _renditions(session, p.arms, {int(a) for a in out.arm if a >= 0})
     snapshots: dict[int, Snapshot] = {}
-    decisions: list[Decision] = []
+    decisions: list[log.NewDecision] = []
     weights: list[float] = []
     clock = evidence.Clock.at(max(p.times[i] for i in rows), p.cfg)
     for n, i in enumerate(rows):
@@ -323,7 +323,7 @@ def _decide_sendable(
         decision_id = uuid.uuid4().hex
         eligible = [p.arms[j].key for j in np.flatnonzero(p.masks[i])]
         decisions.append(
-            Decision(
+            log.NewDecision(
                 id=decision_id,
                 campaign_id=p.cfg.id,
                 segment_id=p.segment_ids[p.segments[i]],
@@ -343,7 +343,8 @@ def _decide_sendable(
             )
         )
         weights.append(clock.day_weight(int(at.timestamp() // 86_400), p.cfg))
-        results[i] = DecideOut(
+        # built from values this function made itself: no validation needed per item
+        results[i] = DecideOut.model_construct(
             decision_id=decision_id,
             send=True,
             template=arm.template,
@@ -354,7 +355,11 @@ def _decide_sendable(
             segment=p.segments[i],
             propensity=float(out.propensity[n]),
             control=bool(out.control[n]),
-            message=Message(subject=message.subject, body=message.body, title=message.title),
+            message=Message.model_construct(
+                subject=message.subject, body=message.body, title=message.title
+            ),
+            reasons=[],
+            next_allowed_at=None,
             decided_at=at,
         )
     used = {d.snapshot_id for d in decisions}
