@@ -46,6 +46,7 @@ class ServiceContext:
     rng: np.random.Generator
     cache: TtlCache
     rng_lock: threading.Lock = field(default_factory=threading.Lock)
+    sqlite_turn: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, engine: Engine, settings: Settings) -> ServiceContext:
