@@ -40,25 +40,11 @@ from typing import Any
 
 import httpx
 
+from api.schemas import TEMPLATE_EXAMPLE
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES: list[dict[str, Any]] = [
-    {
-        "key": "friendly",
-        "cost": {"sms": 0.01},
-        "renditions": [
-            {
-                "channel": "email",
-                "locale": "en",
-                "subject": "A quick reminder, {{ name }}",
-                "body": '<p>Hi {{ name }}, {{ amount_due }} is due. <a href="{{ pay_url }}">Pay</a> <a href="{{ opt_out_url }}">Unsubscribe</a></p>',
-            },
-            {
-                "channel": "sms",
-                "locale": "en",
-                "body": "Hi {{ name }}, {{ amount_due }} is due: {{ pay_url }} Reply STOP to opt out",
-            },
-        ],
-    },
+    {"key": "friendly", **TEMPLATE_EXAMPLE},
     {
         "key": "firm",
         "cost": {"sms": 0.01, "voice": 0.05},

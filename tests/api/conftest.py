@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from api.app import create_app
+from api.schemas import TEMPLATE_EXAMPLE
 from api.settings import Settings
 from templates_store import keys
 from templates_store.db import make_engine
@@ -129,24 +130,7 @@ def sqlite_api(tmp_path: Path) -> Iterator[Api]:
         yield built
 
 
-FRIENDLY = {
-    "key": "friendly",
-    "purpose": "collection",
-    "cost": {"sms": 0.01},
-    "renditions": [
-        {
-            "channel": "email",
-            "locale": "en",
-            "subject": "A quick reminder, {{ name }}",
-            "body": '<p>Hi {{ name }}, {{ amount_due }} is due. <a href="{{ pay_url }}">Pay</a> <a href="{{ opt_out_url }}">Unsubscribe</a></p>',
-        },
-        {
-            "channel": "sms",
-            "locale": "en",
-            "body": "Hi {{ name }}, {{ amount_due }} is due: {{ pay_url }} Reply STOP to opt out",
-        },
-    ],
-}
+FRIENDLY: dict[str, Any] = {"key": "friendly", **TEMPLATE_EXAMPLE}  # the OpenAPI example
 FIRM = {
     "key": "firm",
     "cost": {"sms": 0.01, "voice": 0.05},
