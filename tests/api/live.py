@@ -3,6 +3,7 @@ a subprocess on a migrated database, and the helpers that read its store afterwa
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -103,7 +104,12 @@ def start(
         command += ["--workers", str(workers)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     wait_until_up(server, seconds, workers or 1)
@@ -115,7 +121,9 @@ def wait_until_up(server: Server, seconds: float, workers: int) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.output()}")
+            raise RuntimeError(
+                f"the server exited with {server.process.returncode}:\n{server.output()}"
+            )
         try:
             if httpx.get(server.base + "/healthz", timeout=2.0).status_code == 200:
                 break
@@ -125,18 +133,28 @@ def wait_until_up(server: Server, seconds: float, workers: int) -> None:
     else:
         raise RuntimeError(f"the server did not come up in {seconds:g} s:\n{server.output()}")
     if workers > 1:  # the other workers may still be importing; let them finish
-        settle = time.monotonic() + 5.0
-        while time.monotonic() < settle and len(_children(server.process.pid)) < workers:
+        settle = time.monotonic() + 10.0
+        while time.monotonic() < settle and len(workers_of(server)) < workers:
             time.sleep(0.1)
         time.sleep(1.0)
 
 
-def _children(pid: int) -> list[int]:
+def workers_of(server: Server) -> list[int]:
+    """The worker processes uvicorn spawned (not its multiprocessing resource tracker)."""
+    pid = server.process.pid
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return []
-    return [int(p) for p in text.split()]
+    found = []
+    for child in children:
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            found.append(int(child))
+    return found
 
 
 def kill_hard(server: Server) -> None:
@@ -154,10 +172,19 @@ def stop(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=10)
-    try:  # workers that outlived their supervisor
+    deadline = time.monotonic() + 5.0  # uvicorn's workers and resource tracker exit after it
+    while time.monotonic() < deadline and _group_alive(server.process.pid):
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):  # whatever outlived its supervisor
         os.killpg(server.process.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        pass
+        return False
+    return True
 
 
 @contextmanager
