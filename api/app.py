@@ -71,7 +71,11 @@ class LimitBody:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(
+        settings.resolved_database_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+    )
     app = FastAPI(
         title="dunning-bandit",
         version="0.1.0",

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         ge=0,
         description="how stale the pooled prior and delay model of a campaign may be",
     )
+    pool_size: int = Field(
+        default=5, gt=0, description="PostgreSQL connections each process keeps open"
+    )
+    max_overflow: int = Field(
+        default=5, ge=0, description="extra PostgreSQL connections a process may open at peaks"
+    )
     seed: int | None = Field(default=None, description="fixed seed for the policy (tests only)")
     log_level: str = "info"
 

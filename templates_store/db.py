@@ -40,8 +40,11 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
-    """An engine with the project's settings: WAL, busy timeout and foreign keys on SQLite."""
+def make_engine(
+    url: str | None = None, *, echo: bool = False, pool_size: int = 5, max_overflow: int = 5
+) -> Engine:
+    """An engine with the project's settings: WAL, busy timeout and foreign keys on SQLite;
+    on PostgreSQL a pool of at most ``pool_size + max_overflow`` connections."""
     resolved = database_url(url)
     if resolved.startswith("sqlite"):
         engine = create_engine(
@@ -50,7 +53,9 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(resolved, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        resolved, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
 
 
 def is_sqlite(engine: Engine) -> bool:

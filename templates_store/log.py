@@ -319,10 +319,13 @@ def record_event(
     late = event.type != "opt_out" and _elapsed(decision, event.occurred_at) > timedelta(
         days=window_days
     )
-    if dialect == "postgresql" and not late and event.type in OUTCOME_COLUMN:
+    if dialect == "postgresql":
         # Queue behind other writers of this decision before taking an Event.id, so ids follow
-        # the order outcomes are counted in: the order rebuild_statistics replays. (SQLite's
-        # BEGIN IMMEDIATE already serialises all writers.)
+        # the order outcomes are counted in: the order rebuild_statistics replays. Every event
+        # does, late ones and opt-outs too: a transaction then takes its event-id and opt-out
+        # rows only under the lock of their decision, in the decision order of the batch, and
+        # cannot deadlock with another over them. (SQLite's BEGIN IMMEDIATE already serialises
+        # all writers.)
         session.execute(
             select(Decision.id)
             .where(col(Decision.id) == decision.id)

@@ -64,18 +64,26 @@ def _target(
     return found, cfg
 
 
-def record(
-    session: Session, event: EventIn, configs: dict[str, CampaignConfig] | None = None
-) -> EventOut:
-    """Store one event in the session's transaction (the caller commits)."""
-    configs = {} if configs is None else configs
-    now = datetime.now(UTC)
+def _occurred(event: EventIn, now: datetime) -> datetime:
     raw = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
     if raw > now + FUTURE_SLACK:  # compared before any arithmetic: year 9999 cannot overflow
         raise ApiError(422, "bad_time", f"occurred_at {raw.isoformat()} is in the future")
     if raw < EPOCH:  # before any decision (and year 1 minus a window would overflow)
         raise ApiError(422, "bad_time", f"occurred_at {raw.isoformat()} is before 1970")
-    occurred = _aware(event.occurred_at)
+    return _aware(event.occurred_at)
+
+
+def record(
+    session: Session,
+    event: EventIn,
+    configs: dict[str, CampaignConfig] | None = None,
+    counts: log.Counts | None = None,
+) -> EventOut:
+    """Store one event in the session's transaction (the caller commits; with ``counts`` the
+    caller also applies the statistics increments, log.apply_counts)."""
+    configs = {} if configs is None else configs
+    now = datetime.now(UTC)
+    occurred = _occurred(event, now)
     existing = log.get_event(session, event_id=event.event_id)
     if existing is not None:
         return EventOut(
@@ -97,6 +105,7 @@ def record(
         window_days=window,
         weight=weight,
         received_at=now,
+        counts=counts,
     )
     return EventOut(event_id=event.event_id, status=status, decision_id=decision.id)
 
@@ -107,27 +116,47 @@ def record_one(session: Session, event: EventIn) -> EventOut:
     return out
 
 
+def _lock_key(session: Session, event: EventIn, configs: dict[str, CampaignConfig]) -> str:
+    """The id of the decision the event will lock ("" when it will fail or not resolve)."""
+    if event.decision_id is not None:
+        return event.decision_id
+    try:
+        return _target(session, event, _occurred(event, datetime.now(UTC)), configs)[0].id
+    except ApiError:
+        return ""
+
+
 def record_batch(session: Session, events: Sequence[EventIn]) -> list[EventResult]:
-    """Each event in its own savepoint: one bad event does not lose the others."""
+    """Each event in its own savepoint: one bad event does not lose the others.
+
+    On PostgreSQL each event locks its decision's row until the commit: the events are
+    recorded in the order of their decisions' ids (the results keep the request's order;
+    events of one decision keep theirs), and their statistics are added at the end, so
+    concurrent batches take their locks in the same order and cannot deadlock."""
     configs: dict[str, CampaignConfig] = {}
-    results: list[EventResult] = []
-    for event in events:
+    keys = [_lock_key(session, event, configs) for event in events]
+    order = sorted(range(len(events)), key=lambda i: keys[i])
+    counts = log.Counts()
+    results: list[EventResult | None] = [None] * len(events)
+    for i in order:
+        event = events[i]
+        held = log.Counts()
         nested = session.begin_nested()
         try:
-            out = record(session, event, configs)
+            out = record(session, event, configs, held)
         except ApiError as exc:
             nested.rollback()
-            results.append(
-                EventResult(
-                    event_id=event.event_id,
-                    status="error",
-                    error={"code": exc.code, "message": exc.message, "status": exc.status},
-                )
+            results[i] = EventResult(
+                event_id=event.event_id,
+                status="error",
+                error={"code": exc.code, "message": exc.message, "status": exc.status},
             )
             continue
         nested.commit()
-        results.append(
-            EventResult(event_id=out.event_id, status=out.status, decision_id=out.decision_id)
+        counts.add(held)
+        results[i] = EventResult(
+            event_id=out.event_id, status=out.status, decision_id=out.decision_id
         )
+    log.apply_counts(session, counts)
     session.commit()
-    return results
+    return [r for r in results if r is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 import templates_store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -23,14 +24,21 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _run(connection: object) -> None:
+# Serialises migrations that start together on one PostgreSQL database (several servers
+# starting at once): the others wait, then find the schema at head and do nothing.
+MIGRATION_LOCK = 7_262_416_455_011_231
+
+
+def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

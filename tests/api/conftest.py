@@ -86,21 +86,26 @@ def build_api(url: str) -> Api:
     return Api(TestClient(create_app(settings), raise_server_exceptions=False), secrets, url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    """The app on an empty, migrated database with one key per role."""
+def _served(request: pytest.FixtureRequest, folder: Path, name: str) -> Iterator[Api]:
+    """The app on an empty, migrated database of the backend ``request.param``: a SQLite file
+    in ``folder`` or the PostgreSQL database ``name`` (a copy of the migrated template)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'api.db'}"
+        url = f"sqlite:///{folder / 'api.db'}"
     else:
         base = request.getfixturevalue("postgres_url")
         template = request.getfixturevalue("postgres_template")
-        name = f"dunning_api_{abs(hash(request.node.nodeid)) % 10**8}"
         url = _fresh_postgres(base, name, template)
     built = build_api(url)
     with built.client:
         yield built
     if request.param == "postgresql":
         _drop_postgres(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """The app on an empty, migrated database with one key per role."""
+    yield from _served(request, tmp_path, f"dunning_api_{abs(hash(request.node.nodeid)) % 10**8}")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -108,18 +113,8 @@ def module_api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Api]:
     """Like ``api``, but one app and database per test module (for many read-mostly cases)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('module_api') / 'api.db'}"
-    else:
-        base = request.getfixturevalue("postgres_url")
-        template = request.getfixturevalue("postgres_template")
-        name = f"dunning_api_m_{abs(hash(request.module.__name__)) % 10**8}"
-        url = _fresh_postgres(base, name, template)
-    built = build_api(url)
-    with built.client:
-        yield built
-    if request.param == "postgresql":
-        _drop_postgres(url)
+    name = f"dunning_api_m_{abs(hash(request.module.__name__)) % 10**8}"
+    yield from _served(request, tmp_path_factory.mktemp("module_api"), name)
 
 
 @pytest.fixture

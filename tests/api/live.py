@@ -117,7 +117,7 @@ def start(
 
 
 def wait_until_up(server: Server, seconds: float, workers: int) -> None:
-    """Until /healthz answers (from ``workers`` distinct processes, when there are several)."""
+    """Until /healthz answers and, with several workers, all of them are running."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -164,14 +164,16 @@ def kill_hard(server: Server) -> None:
 
 
 def stop(server: Server) -> None:
-    """SIGTERM, then SIGKILL after 15 s; the whole process group (uvicorn's workers too)."""
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
+    """SIGTERM, then SIGKILL after 15 s; the whole process group (uvicorn's workers too).
+    Nothing when the server is already gone (kill_hard killed its group)."""
+    if server.process.poll() is not None:
+        return
+    os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
     deadline = time.monotonic() + 5.0  # uvicorn's workers and resource tracker exit after it
     while time.monotonic() < deadline and _group_alive(server.process.pid):
         time.sleep(0.1)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel
 
 from templates_store import catalog, keys
@@ -285,3 +289,36 @@ def test_migrations_build_the_models_schema_on_postgresql(postgres_database: str
         assert_schema_matches_models(engine)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_migrations_started_together_on_an_empty_postgresql_database_all_succeed(
+    postgres_url: str,
+) -> None:
+    """Several servers starting at once each migrate: an advisory lock makes them take turns,
+    so none fails on a half-made schema (without it one of three failed with UniqueViolation)."""
+    name = f"dunning_migrate_race_{os.getpid()}"
+    admin = (
+        make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    code = "import sys\nfrom templates_store.migrate import upgrade\nupgrade(sys.argv[1])\n"
+    try:
+        runs = [
+            subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        failures = [r.communicate(timeout=120)[1].decode()[-2000:] for r in runs]
+        assert [r.returncode for r in runs] == [0] * len(runs), failures
+        engine = make_engine(url)
+        try:
+            assert current(engine) == head()
+            assert_schema_matches_models(engine)
+        finally:
+            engine.dispose()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
