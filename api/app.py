@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import gc
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, metrics
+from api import errors, metrics, openapi_links
 from api.routes import campaigns, dashboard, decisions
 from api.service.context import ServiceContext
 from api.settings import Settings, get_settings
@@ -69,8 +69,16 @@ class LimitBody:
         await self.app(scope, replay, send)
 
 
+# The cyclic garbage collector's first generation runs every 700 net allocations by default;
+# a 10,000-item batch allocates millions, and the older generations' passes over every live
+# object (numpy, scipy, SQLAlchemy, pydantic: ~10^6 of them) cost a third of its time. The
+# service makes little cyclic garbage: collect young objects every 50,000 allocations.
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    gc.set_threshold(*GC_THRESHOLDS)
     engine = make_engine(
         settings.resolved_database_url,
         pool_size=settings.pool_size,
@@ -85,12 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = ServiceContext.create(engine, settings)
     errors.install(app)
 
-    @app.middleware("http")
-    async def record(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        return await metrics.record(request, call_next)
-
+    app.add_middleware(metrics.RecordMetrics)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)  # outermost: before metrics
 
     @app.get("/healthz", tags=["service"])
@@ -108,4 +111,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(decisions.router)
     app.include_router(dashboard.router)
+    app.openapi = openapi_links.with_links(app)  # type: ignore[method-assign]
     return app

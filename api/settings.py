@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         ge=0,
         description="how stale the pooled prior and delay model of a campaign may be",
     )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a process remembers a valid API key's role (0: never)",
+    )
     pool_size: int = Field(
         default=5, gt=0, description="PostgreSQL connections each process keeps open"
     )

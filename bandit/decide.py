@@ -134,10 +134,72 @@ def decide_batch(
     """Decide for N debtors at once; ``segments`` (N,) index rows of the state, ``masks`` (N, K)."""
     groups = group_debtors(segments, masks)
     base = policy.allocate(state, groups, rng)
-    burning = in_burn_in(groups, state.sends, config.burn_in)
+    if len(groups.of_debtor) == 1:
+        return decide_one(base, groups, state.sends, config, rng)
+    return decide_groups(base, groups, state.sends, config, rng)
+
+
+def decide_groups(
+    base: FloatArray,
+    groups: Groups,
+    sends: FloatArray,
+    config: DecisionConfig,
+    rng: np.random.Generator,
+) -> BatchDecision:
+    """The rest of ``decide_batch`` for any N, from the policy's allocation ``base`` (G, K):
+    burn-in, control share and floor (``mix``), then one draw per debtor (``draw``)."""
+    burning = in_burn_in(groups, sends, config.burn_in)
     if burning.any():
         base = np.where(burning[:, None], uniform_allocation(groups.mask), base)
     allocation, control = mix(base, groups, config)
     champion = group_champion(groups.mask, config)
     arm, propensity, is_control = draw(allocation, groups, control, champion, rng)
     return BatchDecision(arm, propensity, is_control, groups, allocation)
+
+
+def decide_one(
+    base: FloatArray,
+    groups: Groups,
+    sends: FloatArray,
+    config: DecisionConfig,
+    rng: np.random.Generator,
+) -> BatchDecision:
+    """``decide_groups`` for a single debtor (one group), on its (K,) row: the same
+    arithmetic in the same order and the same draws from ``rng``, so the same decision
+    (tests/bandit/test_decide_properties.py), without the grouped machinery."""
+    mask = groups.mask[0]
+    arms = len(mask)
+    uniform = mask / max(float(np.count_nonzero(mask)), 1.0)
+    alloc = base[0]
+    if config.burn_in > 0 and bool((mask & (sends[groups.segment[0]] < config.burn_in)).any()):
+        alloc = uniform
+    champion = next((arm for arm in config.champion_order if mask[arm]), -1)
+    control = 0.0
+    if config.control_share > 0 and config.champion_order:
+        control = config.control_share if champion >= 0 else 0.0
+        alloc = (1.0 - control) * alloc
+        if champion >= 0:
+            alloc[champion] += control
+    if config.exploration_floor > 0:
+        floor = config.exploration_floor
+        alloc = floor * uniform + (1.0 - floor) * alloc
+        control = (1.0 - floor) * control
+    alloc = np.where(mask, alloc, 0.0)
+    # draw: as ``draw`` for one row (rng.random() is the first value of rng.random(1))
+    cumulative = alloc.cumsum()
+    total = float(cumulative[-1])
+    u = (1.0 - rng.random()) * total
+    arm = -1 if total <= 0 else min(int(np.count_nonzero(cumulative < u)), arms - 1)
+    propensity = 0.0 if arm < 0 else float(alloc[arm])
+    is_control = False
+    if control > 0:
+        coin = rng.random()
+        chosen = arm == champion
+        is_control = chosen and coin * (propensity if chosen else 1.0) < control
+    return BatchDecision(
+        np.array([arm], dtype=np.int64),
+        np.array([propensity]),
+        np.array([is_control]),
+        groups,
+        alloc[None],
+    )

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from templates_store import prepared
 from templates_store.models import Arm, Campaign, Rendition, Segment, Template, TemplateVersion
 from templates_store.templating import Rendition as RenditionSpec
 
@@ -37,6 +38,15 @@ def create_campaign(
 
 def get_campaign(session: Session, *, key: str) -> Campaign | None:
     return session.exec(select(Campaign).where(Campaign.key == key)).first()
+
+
+_REVISION = select(Campaign.id, Campaign.revision).where(Campaign.key == bindparam("key"))
+
+
+def campaign_revision(session: Session, *, key: str) -> tuple[int, int] | None:
+    """(id, revision) of the campaign ``key``; None when there is none."""
+    found = prepared.rows(session, _REVISION, {"key": key})
+    return (int(found[0][0]), int(found[0][1])) if found else None
 
 
 def list_campaigns(session: Session) -> Sequence[Campaign]:
@@ -82,8 +92,18 @@ def _add_version(
         )
     for channel in sorted({r.channel for r in renditions}):
         _ensure_arm(session, template=template, channel=channel)
+    touch(session, campaign_id=template.campaign_id)
     session.flush()
     return row
+
+
+def touch(session: Session, *, campaign_id: int) -> None:
+    """Bump the campaign's revision: its arms or templates changed (cached copies expire)."""
+    session.execute(
+        update(Campaign)
+        .where(col(Campaign.id) == campaign_id)
+        .values(revision=col(Campaign.revision) + 1)
+    )
 
 
 def _ensure_arm(session: Session, *, template: Template, channel: str) -> None:
@@ -167,6 +187,7 @@ def new_template_version(
 def set_template_status(session: Session, *, template: Template, status: str) -> Template:
     template.status = status
     session.add(template)
+    touch(session, campaign_id=template.campaign_id)
     session.flush()
     return template
 
@@ -272,7 +293,7 @@ def segment_ids(session: Session, *, campaign_id: int, keys: Sequence[str]) -> d
         return {}
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    existing = _segments(session, campaign_id=campaign_id, keys=wanted)
+    existing = find_segments(session, campaign_id=campaign_id, keys=wanted)
     missing = [k for k in wanted if k not in existing]
     if missing:
         session.execute(
@@ -280,15 +301,20 @@ def segment_ids(session: Session, *, campaign_id: int, keys: Sequence[str]) -> d
             .values([{"campaign_id": campaign_id, "key": k} for k in missing])
             .on_conflict_do_nothing(index_elements=["campaign_id", "key"])
         )
-        existing = _segments(session, campaign_id=campaign_id, keys=wanted)
+        existing = find_segments(session, campaign_id=campaign_id, keys=wanted)
     return existing
 
 
-def _segments(session: Session, *, campaign_id: int, keys: Sequence[str]) -> dict[str, int]:
-    query = select(Segment.key, Segment.id).where(
-        Segment.campaign_id == campaign_id, col(Segment.key).in_(keys)
-    )
-    return {key: int(sid) for key, sid in session.exec(query).all() if sid is not None}
+_SEGMENTS = select(Segment.key, Segment.id).where(
+    Segment.campaign_id == bindparam("campaign_id"),
+    col(Segment.key).in_(bindparam("keys", expanding=True)),
+)
+
+
+def find_segments(session: Session, *, campaign_id: int, keys: Sequence[str]) -> dict[str, int]:
+    """Ids of those of the segment keys that exist."""
+    params = {"campaign_id": campaign_id, "keys": list(keys)}
+    return {key: int(sid) for key, sid in prepared.rows(session, _SEGMENTS, params)}
 
 
 def all_segments(session: Session, *, campaign_id: int) -> dict[str, int]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import Table, bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
+from templates_store import prepared
 from templates_store.models import (
     Arm,
     ArmDay,
@@ -65,15 +67,22 @@ class NewDecision:
     amount: float = 0.0
 
 
+# what a decision knows when it is made (its outcome columns start empty)
+DECIDED_COLUMNS = tuple(
+    column.name
+    for column in Decision.__table__.columns  # type: ignore[attr-defined]
+    if column.name not in ("opened_at", "clicked_at", "paid_at")
+)
+
+
 def record_decisions(
     session: Session, *, decisions: Sequence[Decision | NewDecision], weights: Sequence[float]
 ) -> None:
     """Append decisions and add them to their (segment, arm) statistics and day buckets."""
     if not decisions:
         return
-    columns = Decision.__table__.columns.keys()  # type: ignore[attr-defined]
-    rows = [{c: getattr(d, c) for c in columns} for d in decisions]
-    session.execute(insert_into(session, Decision), rows)
+    rows = [{c: getattr(d, c) for c in DECIDED_COLUMNS} for d in decisions]
+    prepared.write(session, insert_into(session, Decision), rows)
     add_decision_stats(session, decisions=decisions, weights=weights)
 
 
@@ -84,14 +93,18 @@ def record_snapshots(session: Session, *, snapshots: Sequence[Snapshot]) -> None
             {"id": s.id, "campaign_id": s.campaign_id, "created_at": s.created_at, "data": s.data}
             for s in snapshots
         ]
-        session.execute(insert_into(session, Snapshot), rows)
+        prepared.write(session, insert_into(session, Snapshot), rows)
 
 
 def insert_into(session: Session, model: type[SQLModel]) -> Any:
     """A plain INSERT for ``model`` in the session's dialect (executemany with a list)."""
-    dialect = session.get_bind().dialect.name
+    return _insert(session.get_bind().dialect.name, model.__table__)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=32)
+def _insert(dialect: str, table: Table) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model.__table__)  # type: ignore[attr-defined]
+    return insert(table)
 
 
 def add_decision_stats(
@@ -163,6 +176,19 @@ class Contact:
     template: str
 
 
+_CONTACTS = (
+    select(Decision.debtor_id, Decision.decided_at, Decision.channel, Template.key)
+    .join(Arm, col(Arm.id) == Decision.arm_id)
+    .join(Template, col(Template.id) == Arm.template_id)
+    .where(
+        Decision.campaign_id == bindparam("campaign_id"),
+        col(Decision.debtor_id).in_(bindparam("debtor_ids", expanding=True)),
+        col(Decision.decided_at) >= bindparam("since"),
+    )
+    .order_by(col(Decision.decided_at))
+)
+
+
 def debtor_contacts(
     session: Session, *, campaign_id: int, debtor_ids: Sequence[str], since: datetime
 ) -> dict[str, list[Contact]]:
@@ -171,18 +197,8 @@ def debtor_contacts(
     if not debtor_ids:
         return out
     for chunk in _chunks(sorted(set(debtor_ids)), 500):
-        query = (
-            select(Decision.debtor_id, Decision.decided_at, Decision.channel, Template.key)
-            .join(Arm, col(Arm.id) == Decision.arm_id)
-            .join(Template, col(Template.id) == Arm.template_id)
-            .where(
-                Decision.campaign_id == campaign_id,
-                col(Decision.debtor_id).in_(chunk),
-                col(Decision.decided_at) >= since,
-            )
-            .order_by(col(Decision.decided_at))
-        )
-        for debtor, at, channel, template in session.exec(query).all():
+        params = {"campaign_id": campaign_id, "debtor_ids": list(chunk), "since": since}
+        for debtor, at, channel, template in prepared.rows(session, _CONTACTS, params):
             out[debtor].append(Contact(at=at, channel=channel, template=template))
     return out
 
@@ -207,16 +223,20 @@ def debtors_contacted_with(
     return found
 
 
+_OPTED_OUT = select(OptOut.debtor_id, OptOut.channel).where(
+    OptOut.campaign_id == bindparam("campaign_id"),
+    col(OptOut.debtor_id).in_(bindparam("debtor_ids", expanding=True)),
+)
+
+
 def opted_out(
     session: Session, *, campaign_id: int, debtor_ids: Sequence[str]
 ) -> dict[str, set[str]]:
     """Channels each debtor has opted out of in this campaign."""
     out: dict[str, set[str]] = {}
     for chunk in _chunks(sorted(set(debtor_ids)), 500):
-        query = select(OptOut.debtor_id, OptOut.channel).where(
-            OptOut.campaign_id == campaign_id, col(OptOut.debtor_id).in_(chunk)
-        )
-        for debtor, channel in session.exec(query).all():
+        params = {"campaign_id": campaign_id, "debtor_ids": list(chunk)}
+        for debtor, channel in prepared.rows(session, _OPTED_OUT, params):
             out.setdefault(debtor, set()).add(channel)
     return out
 

@@ -47,6 +47,9 @@ class Campaign(SQLModel, table=True):
     settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     epoch_day: int  # reference day of the discounted accumulators
     created_at: datetime = _utc(nullable=False)
+    # bumped by every change to the campaign's templates (new, new version, status): the
+    # key under which a process may keep the campaign's arms without re-reading them
+    revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Template(SQLModel, table=True):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func
+from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
+from templates_store import prepared
 from templates_store.log import COUNT_COLUMN, EventInput, add_decision_stats, count_outcome
 from templates_store.models import ArmDay, ArmStat, Decision, DelayCount, Event
 
@@ -33,26 +34,38 @@ class StatRow:
 _STAT_COLUMNS = [getattr(ArmStat, f) for f in StatRow.__dataclass_fields__]
 
 
+_STATS = select(*_STAT_COLUMNS).where(ArmStat.campaign_id == bindparam("campaign_id"))
+_SEGMENT_STATS = _STATS.where(col(ArmStat.segment_id).in_(bindparam("segments", expanding=True)))
+
+
 def stat_rows(
     session: Session, *, campaign_id: int, segment_ids: Sequence[int] | None = None
 ) -> list[StatRow]:
     """Statistics of the given segments (all of the campaign's when None)."""
-    query = select(*_STAT_COLUMNS).where(ArmStat.campaign_id == campaign_id)
+    params: dict[str, object] = {"campaign_id": campaign_id}
     if segment_ids is not None:
-        query = query.where(col(ArmStat.segment_id).in_(list(segment_ids)))
-    return [StatRow(*row) for row in session.execute(query).all()]
+        params["segments"] = list(segment_ids)
+    query = _STATS if segment_ids is None else _SEGMENT_STATS
+    return [StatRow(*row) for row in prepared.rows(session, query, params)]
+
+
+_DAYS = select(ArmDay.segment_id, ArmDay.arm_id, ArmDay.day, ArmDay.sends).where(
+    ArmDay.campaign_id == bindparam("campaign_id"), col(ArmDay.day) >= bindparam("since_day")
+)
+_SEGMENT_DAYS = _DAYS.where(col(ArmDay.segment_id).in_(bindparam("segments", expanding=True)))
 
 
 def day_rows(
     session: Session, *, campaign_id: int, since_day: int, segment_ids: Sequence[int] | None = None
 ) -> list[tuple[int, int, int, int]]:
     """(segment_id, arm_id, day, sends) for days >= since_day: the pending buckets."""
-    query = select(ArmDay.segment_id, ArmDay.arm_id, ArmDay.day, ArmDay.sends).where(
-        ArmDay.campaign_id == campaign_id, col(ArmDay.day) >= since_day
-    )
+    params: dict[str, object] = {"campaign_id": campaign_id, "since_day": since_day}
     if segment_ids is not None:
-        query = query.where(col(ArmDay.segment_id).in_(list(segment_ids)))
-    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in session.execute(query).all()]
+        params["segments"] = list(segment_ids)
+    query = _DAYS if segment_ids is None else _SEGMENT_DAYS
+    return [
+        (int(a), int(b), int(c), int(d)) for a, b, c, d in prepared.rows(session, query, params)
+    ]
 
 
 def arm_day_totals(

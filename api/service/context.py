@@ -1,17 +1,23 @@
-"""What every request shares: the engine, the settings, the policy's random generator and a
-small cache of slowly changing campaign evidence (pooled prior, delay model)."""
+"""What every request shares: the engine, the settings, the policy's random generator, a
+small cache of slowly changing campaign evidence (pooled prior, delay model) and the catalog
+entries that cannot go stale (api.service.catalog_cache)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from api.service.catalog_cache import CatalogCache
 from api.settings import Settings
 
 
@@ -24,19 +30,62 @@ class TtlCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The value of ``key`` if fresh, else ``compute()`` (then remembered)."""
         if self.seconds <= 0:
             return compute()
-        now = time.monotonic()
+        hit = self.fresh(key)
+        if hit is not None:
+            return hit
+        value = compute()
+        self.put(key, value)
+        return value
+
+    def fresh(self, key: Any) -> Any:
+        """The value of ``key`` if it is younger than ``seconds``, else None."""
+        if self.seconds <= 0:
+            return None
         with self._lock:
             hit = self._values.get(key)
-        if hit is not None and now - hit[0] < self.seconds:
+        if hit is not None and time.monotonic() - hit[0] < self.seconds:
             return hit[1]
-        value = compute()
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.seconds <= 0:
+            return
         with self._lock:
-            self._values[key] = (now, value)
+            self._values[key] = (time.monotonic(), value)
             if len(self._values) > 1024:
                 self._values.pop(next(iter(self._values)))
-        return value
+
+
+@dataclass
+class Turn:
+    """A lock that the requests of one process take turns on, awaited without blocking the
+    event loop or holding a worker thread: waiters queue on an asyncio lock of their loop;
+    the holder also takes a thread lock (for requests of other event loops, e.g. tests)."""
+
+    _thread_lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+
+    async def acquire(self) -> None:
+        loop_lock = self._loop_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        await loop_lock.acquire()
+        if self._thread_lock.acquire(blocking=False):
+            return
+        try:
+            with anyio.CancelScope(shield=True):  # never leave the thread lock taken
+                await anyio.to_thread.run_sync(self._thread_lock.acquire)
+        except BaseException:
+            loop_lock.release()
+            raise
+
+    def release(self) -> None:
+        """From the event loop that acquired."""
+        self._thread_lock.release()
+        self._loop_locks[asyncio.get_running_loop()].release()
 
 
 @dataclass
@@ -45,8 +94,10 @@ class ServiceContext:
     settings: Settings
     rng: np.random.Generator
     cache: TtlCache
+    keys: TtlCache
+    catalog: CatalogCache = field(default_factory=CatalogCache)
     rng_lock: threading.Lock = field(default_factory=threading.Lock)
-    sqlite_turn: threading.Lock = field(default_factory=threading.Lock)
+    sqlite_turn: Turn = field(default_factory=Turn)
 
     @classmethod
     def create(cls, engine: Engine, settings: Settings) -> ServiceContext:
@@ -55,6 +106,7 @@ class ServiceContext:
             settings=settings,
             rng=np.random.default_rng(settings.seed),
             cache=TtlCache(settings.evidence_cache_seconds),
+            keys=TtlCache(settings.key_cache_seconds),
         )
 
     def spawn_rng(self) -> np.random.Generator:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.schemas import DecideIn, DecideOut, Message, Reason
-from api.service import campaigns, evidence
+from api.service import evidence
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.segments import SegmentError, segment_key
@@ -144,7 +144,8 @@ def prepare(
     now: datetime,
     batch: bool,
 ) -> Prepared:
-    cfg = campaigns.config(campaigns.load(session, campaign_key))
+    view = ctx.catalog.campaign(session, campaign_key)
+    cfg = view.config
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.debtor_id in seen:
@@ -175,8 +176,8 @@ def prepare(
             ) from exc
     debtor_ids = [item.debtor_id for item in items]
     locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now)
-    arms = catalog.campaign_arms(session, campaign_id=cfg.id)
-    segment_ids = catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
+    arms = view.arms
+    segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
     since = min(times) - timedelta(days=cfg.cap_days)
     histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)
     opted = log.opted_out(session, campaign_id=cfg.id, debtor_ids=debtor_ids)
@@ -267,11 +268,12 @@ def _decide_sendable(
     out = decide_batch(
         policy_for(p.cfg), ev.state, seg_rows, p.masks[rows], config, ctx.spawn_rng()
     )
-    renditions = _renditions(session, p.arms, {int(a) for a in out.arm if a >= 0})
+    renditions = _renditions(session, ctx, p.arms, {int(a) for a in out.arm if a >= 0})
     snapshots: dict[int, Snapshot] = {}
     decisions: list[log.NewDecision] = []
     weights: list[float] = []
     clock = evidence.Clock.at(max(p.times[i] for i in rows), p.cfg)
+    eligible_by_mask: dict[bytes, list[str]] = {}  # the eligible arm keys of each mask
     for n, i in enumerate(rows):
         arm = p.arms[int(out.arm[n])]
         item, at = items[i], p.times[i]
@@ -321,7 +323,10 @@ def _decide_sendable(
                 at,
             )
         decision_id = uuid.uuid4().hex
-        eligible = [p.arms[j].key for j in np.flatnonzero(p.masks[i])]
+        mask = p.masks[i].tobytes()
+        if mask not in eligible_by_mask:
+            eligible_by_mask[mask] = [p.arms[j].key for j in np.flatnonzero(p.masks[i])]
+        eligible = eligible_by_mask[mask]
         decisions.append(
             log.NewDecision(
                 id=decision_id,
@@ -381,18 +386,9 @@ def _locale(arm: ArmInfo, locale: str, fallback: str | None) -> str | None:
 
 
 def _renditions(
-    session: Session, arms: Sequence[ArmInfo], chosen: set[int]
+    session: Session, ctx: ServiceContext, arms: Sequence[ArmInfo], chosen: set[int]
 ) -> dict[int, list[Rendition]]:
-    by_version: dict[int, list[Rendition]] = {}
-    out: dict[int, list[Rendition]] = {}
-    for j in chosen:
-        arm = arms[j]
-        if arm.version_id not in by_version:
-            by_version[arm.version_id] = catalog.renditions_of(
-                session, template_version_id=arm.version_id
-            )
-        out[arm.arm_id] = by_version[arm.version_id]
-    return out
+    return {arms[j].arm_id: ctx.catalog.renditions_of(session, arms[j].version_id) for j in chosen}
 
 
 def _snapshot(

@@ -13,7 +13,7 @@ from api.service import campaigns
 from api.service.campaigns import CampaignConfig
 from api.service.evidence import Clock
 from templates_store import log
-from templates_store.models import Campaign, Decision
+from templates_store.models import Campaign, Decision, Event
 
 FUTURE_SLACK = timedelta(hours=1)
 EARLY_SLACK = timedelta(minutes=5)  # clocks of sender and service may differ a little
@@ -64,6 +64,23 @@ def _target(
     return found, cfg
 
 
+def _same_campaign(session: Session, event: EventIn, existing: Event) -> bool:
+    """Whether a stored event may answer as the duplicate of ``event``: only within the
+    campaign the request names (by ``campaign`` or by ``decision_id``). Across campaigns the
+    answer would show the other campaign's decision id and drop this event."""
+    stored = log.get_decision(session, decision_id=existing.decision_id)
+    assert stored is not None
+    if event.campaign is not None:
+        campaign = session.get(Campaign, stored.campaign_id)
+        if campaign is None or campaign.key != event.campaign:
+            return False
+    if event.decision_id is not None and event.decision_id != existing.decision_id:
+        named = log.get_decision(session, decision_id=event.decision_id)
+        if named is None or named.campaign_id != stored.campaign_id:
+            return False
+    return True
+
+
 def _occurred(event: EventIn, now: datetime) -> datetime:
     raw = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
     if raw > now + FUTURE_SLACK:  # compared before any arithmetic: year 9999 cannot overflow
@@ -86,6 +103,13 @@ def record(
     occurred = _occurred(event, now)
     existing = log.get_event(session, event_id=event.event_id)
     if existing is not None:
+        if not _same_campaign(session, event, existing):
+            raise ApiError(
+                409,
+                "event_id_conflict",
+                f"event_id {event.event_id!r} is already recorded for another decision; "
+                "send this event with a new event_id",
+            )
         return EventOut(
             event_id=event.event_id, status="duplicate", decision_id=existing.decision_id
         )

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bandit.decide import BatchDecision, DecisionConfig, decide_batch, in_burn_in, mix
+from bandit.decide import (
+    BatchDecision,
+    DecisionConfig,
+    decide_batch,
+    decide_groups,
+    decide_one,
+    in_burn_in,
+    mix,
+)
 from bandit.objectives import Objective
 from bandit.policies import (
     UCB1,
@@ -167,6 +175,37 @@ def test_same_seed_same_decisions(sc: Scenario) -> None:
     assert np.array_equal(first.propensity, second.propensity)
     assert np.array_equal(first.control, second.control)
     assert np.array_equal(first.allocation, second.allocation)
+
+
+def assert_same_decision(first: BatchDecision, second: BatchDecision) -> None:
+    for field in ("arm", "propensity", "control", "allocation"):
+        one, other = getattr(first, field), getattr(second, field)
+        assert one.dtype == other.dtype and one.shape == other.shape, field
+        assert np.array_equal(one, other), (field, one, other)
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(), st.integers(0, 299))
+def test_one_debtor_fast_path_decides_as_the_grouped_path(sc: Scenario, pick: int) -> None:
+    """For one debtor decide_batch takes decide_one: the same arm, propensity, control flag
+    and allocation as decide_groups (any N), from the same draws of the generator."""
+    row = pick % len(sc.segments)
+    segments, masks = sc.segments[row : row + 1], sc.masks[row : row + 1]
+    groups = group_debtors(segments, masks)
+    base = sc.policy.allocate(sc.state, groups, np.random.default_rng(sc.seed))
+    fast_rng, grouped_rng = np.random.default_rng(sc.seed), np.random.default_rng(sc.seed)
+    fast = decide_one(base, groups, sc.state.sends, sc.config, fast_rng)
+    grouped = decide_groups(base, groups, sc.state.sends, sc.config, grouped_rng)
+    assert_same_decision(fast, grouped)
+    assert fast_rng.random() == grouped_rng.random()  # as many draws taken
+    # decide_batch: the policy sees the generator first, then the rest of the decision
+    rng = np.random.default_rng(sc.seed)
+    base = sc.policy.allocate(sc.state, groups, rng)
+    expected = decide_groups(base, groups, sc.state.sends, sc.config, rng)
+    whole = decide_batch(
+        sc.policy, sc.state, segments, masks, sc.config, np.random.default_rng(sc.seed)
+    )
+    assert_same_decision(whole, expected)
 
 
 def first_eligible_champion(masks: np.ndarray, config: DecisionConfig) -> np.ndarray:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 from bandit.objectives import Objective
 from bandit.posterior import Posterior
-from bandit.propensity import integral_propensity, monte_carlo_propensity
+from bandit.propensity import (
+    ARM_POINTS,
+    UNIFORM_POINTS,
+    _one_segment,
+    _segments,
+    integral_propensity,
+    monte_carlo_propensity,
+)
 from bandit.stats import OUTCOMES, PAY
 
 DRAWS = 1_000_000
@@ -27,6 +36,10 @@ CASES = {
     "cold start alpha < 1": (np.array([0.03, 0.06, 0.4]), np.array([1.97, 1.94, 19.6])),
     "forty arms": by_rate(np.linspace(0.01, 0.03, 40), np.full(40, 3_000)),
     "mixed widths near 0": by_rate([0.004, 0.006, 0.005, 0.02], [50_000, 800, 3, 1.5]),
+    # four wide arms' rough upper bounds outrank two narrow arms that reach far higher
+    "narrow arms above wide ones": by_rate(
+        [0.005, 0.006, 0.005, 0.004, 0.5, 0.45], [60, 70, 80, 65, 1_000, 800]
+    ),
 }
 
 
@@ -248,3 +261,64 @@ def test_groups_that_start_far_apart_share_a_sorted_grid() -> None:
         np.testing.assert_allclose(together[row], alone, atol=2e-4)
     assert together[0, 1] > 0.999 and together[2, 2] > 0.99
     np.testing.assert_array_equal(together[1], 0.0)
+
+
+def test_grid_reaches_past_a_narrow_arm_the_wide_arms_crowd_out() -> None:
+    """Regression: the grid used to stop at the highest exact upper quantile among the four
+    arms with the highest rough bounds (wide arms), below two narrow arms (pi 0.71 instead
+    of 0.98). The general path (two segments) and the one-segment path agree."""
+    a, b = CASES["narrow arms above wide ones"]
+    alone = one_group(a, b)
+    assert abs(alone[4] - 0.9827) < 1e-3  # 10^6 Thompson draws: 0.98271
+    other = by_rate([0.02, 0.03, 0.01, 0.02, 0.02, 0.025], [500, 400, 300, 200, 100, 50])
+    alpha, beta = np.stack([a, other[0]]), np.stack([b, other[1]])
+    together = integral_propensity(alpha, beta, np.array([0, 1]), np.ones((2, len(a)), bool))
+    np.testing.assert_allclose(together[0], alone, rtol=0, atol=1e-9)
+
+
+@st.composite
+def one_segment_groups(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Posteriors (S, K) of three kinds, a segment, and groups (G, K) of eligible arms in it:
+    every arm, random masks, or random masks with a group of nothing eligible."""
+    arms = draw(st.integers(1, 45), label="K")
+    segments = draw(st.integers(1, 3), label="S")
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    kind = draw(st.sampled_from(["wide", "campaign", "cold"]), label="posteriors")
+    shape = (segments, arms)
+    if kind == "wide":  # rates 0.1-50%, 0.5-10^6 pseudo-trials: alpha far below 1 to huge
+        rate = np.exp(rng.uniform(np.log(1e-3), np.log(0.5), shape))
+        trials = np.exp(rng.uniform(np.log(0.5), np.log(1e6), shape))
+    elif kind == "campaign":  # as the benchmark: 1-5%, 20-5,000 sends
+        rate, trials = rng.uniform(0.01, 0.05, shape), rng.uniform(20.0, 5_000.0, shape)
+    else:  # cold starts: few pseudo-trials
+        rate = np.exp(rng.uniform(np.log(1e-3), np.log(0.1), shape))
+        trials = np.exp(rng.uniform(np.log(0.1), np.log(100.0), shape))
+    groups = draw(st.integers(1, 4), label="G")
+    masks = draw(st.sampled_from(["every arm", "random", "one empty"]), label="masks")
+    if masks == "every arm":
+        mask = np.ones((groups, arms), dtype=bool)
+    else:
+        mask = rng.random((groups, arms)) < draw(st.floats(0.05, 1.0), label="density")
+        if masks == "one empty":
+            mask[rng.integers(0, groups)] = False
+    segment = draw(st.integers(0, segments - 1), label="segment")
+    return rate * trials, (1.0 - rate) * trials, segment, mask
+
+
+@settings(max_examples=300, deadline=None)
+@given(one_segment_groups())
+def test_one_segment_fast_path_equals_the_general_path(
+    case: tuple[np.ndarray, np.ndarray, int, np.ndarray],
+) -> None:
+    """Groups of one segment (a single decision) take ``_one_segment``: the same grid and rule
+    as the general path over all segments, so the same allocation up to rounding."""
+    alpha, beta, segment, mask = case
+    group_segment = np.full(len(mask), segment)
+    points = (UNIFORM_POINTS, ARM_POINTS)
+    fast = integral_propensity(alpha, beta, group_segment, mask)
+    general = _segments(alpha, beta, group_segment, mask, points)
+    assert np.array_equal(fast, _one_segment(alpha[segment], beta[segment], mask, points))
+    np.testing.assert_allclose(fast, general, rtol=0, atol=1e-9)
+    assert np.all(fast[~mask] == 0.0)
+    some = mask.any(axis=1)
+    np.testing.assert_allclose(fast[some].sum(axis=1), 1.0, rtol=0, atol=1e-12)
