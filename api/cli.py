@@ -100,7 +100,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
-        http="api.protocol:NoDelayH11Protocol",  # several workers: no Nagle delay (see there)
+        http="api.protocol:NoDelayHttpToolsProtocol",  # no Nagle delay (see there)
     )
 
 
