@@ -49,6 +49,14 @@ def campaign_revision(session: Session, *, key: str) -> tuple[int, int] | None:
     return (int(found[0][0]), int(found[0][1])) if found else None
 
 
+_KEY = select(Campaign.key).where(col(Campaign.id) == bindparam("id"))
+
+
+def campaign_key(session: Session, *, campaign_id: int) -> str | None:
+    found = prepared.rows(session, _KEY, {"id": campaign_id})
+    return str(found[0][0]) if found else None
+
+
 def list_campaigns(session: Session) -> Sequence[Campaign]:
     return session.exec(select(Campaign).order_by(col(Campaign.id))).all()
 

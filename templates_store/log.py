@@ -169,6 +169,68 @@ def get_decision(session: Session, *, decision_id: str) -> Decision | None:
     return session.get(Decision, decision_id)
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRef:
+    """What recording an event needs of its decision (read without the ORM's cost)."""
+
+    id: str
+    campaign_id: int
+    segment_id: int
+    arm_id: int
+    debtor_id: str
+    channel: str
+    decided_at: datetime
+    day: int
+
+
+_REF_COLUMNS: tuple[Any, ...] = (
+    Decision.id,
+    Decision.campaign_id,
+    Decision.segment_id,
+    Decision.arm_id,
+    Decision.debtor_id,
+    Decision.channel,
+    Decision.decided_at,
+    Decision.day,
+)
+_DECISION_REF = select(*_REF_COLUMNS).where(col(Decision.id) == bindparam("id"))
+_LATEST = (
+    select(*_REF_COLUMNS)
+    .where(
+        Decision.campaign_id == bindparam("campaign_id"),
+        Decision.debtor_id == bindparam("debtor_id"),
+        col(Decision.decided_at) >= bindparam("since"),
+        col(Decision.decided_at) <= bindparam("until"),
+    )
+    .order_by(col(Decision.decided_at).desc(), col(Decision.id).desc())
+    .limit(1)
+)
+_EVENT_DECISION = select(Event.decision_id).where(col(Event.event_id) == bindparam("event_id"))
+
+
+_DECISION_REFS = select(*_REF_COLUMNS).where(col(Decision.id).in_(bindparam("ids", expanding=True)))
+
+
+def decision_refs(session: Session, *, decision_ids: Sequence[str]) -> dict[str, DecisionRef]:
+    """The decisions of these ids that exist."""
+    out: dict[str, DecisionRef] = {}
+    for chunk in _chunks(sorted(set(decision_ids)), 500):
+        for row in prepared.rows(session, _DECISION_REFS, {"ids": list(chunk)}):
+            out[row[0]] = DecisionRef(*row)
+    return out
+
+
+def decision_ref(session: Session, *, decision_id: str) -> DecisionRef | None:
+    found = prepared.rows(session, _DECISION_REF, {"id": decision_id})
+    return DecisionRef(*found[0]) if found else None
+
+
+def event_decision(session: Session, *, event_id: str) -> str | None:
+    """The decision id of the stored event ``event_id`` (None when there is none)."""
+    found = prepared.rows(session, _EVENT_DECISION, {"event_id": event_id})
+    return str(found[0][0]) if found else None
+
+
 @dataclass(frozen=True)
 class Contact:
     at: datetime
@@ -243,20 +305,11 @@ def opted_out(
 
 def latest_decision(
     session: Session, *, campaign_id: int, debtor_id: str, since: datetime, until: datetime
-) -> Decision | None:
+) -> DecisionRef | None:
     """The debtor's latest decision in [since, until]: last-touch attribution."""
-    query = (
-        select(Decision)
-        .where(
-            Decision.campaign_id == campaign_id,
-            Decision.debtor_id == debtor_id,
-            col(Decision.decided_at) >= since,
-            col(Decision.decided_at) <= until,
-        )
-        .order_by(col(Decision.decided_at).desc(), col(Decision.id).desc())
-        .limit(1)
-    )
-    return session.exec(query).first()
+    params = {"campaign_id": campaign_id, "debtor_id": debtor_id, "since": since, "until": until}
+    found = prepared.rows(session, _LATEST, params)
+    return DecisionRef(*found[0]) if found else None
 
 
 @dataclass(frozen=True)
@@ -313,11 +366,19 @@ def apply_counts(session: Session, counts: Counts) -> None:
 def _add_to_arm_stat(
     session: Session, segment_id: int, arm_id: int, increments: Mapping[str, float]
 ) -> None:
-    session.execute(
-        update(ArmStat)
-        .where(col(ArmStat.segment_id) == segment_id, col(ArmStat.arm_id) == arm_id)
-        .values({k: getattr(ArmStat, k) + v for k, v in increments.items()}),
-        execution_options=NO_SYNC,
+    names = tuple(sorted(increments))
+    params: dict[str, float] = {"segment": segment_id, "arm": arm_id}
+    params.update({f"add_{name}": increments[name] for name in names})
+    prepared.write(session, _arm_stat_increment(names), params)
+
+
+@lru_cache(maxsize=64)
+def _arm_stat_increment(names: tuple[str, ...]) -> Any:
+    table = ArmStat.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.segment_id == bindparam("segment"), table.c.arm_id == bindparam("arm"))
+        .values({name: table.c[name] + bindparam(f"add_{name}") for name in names})
     )
 
 
@@ -325,7 +386,7 @@ def record_event(
     session: Session,
     *,
     event: EventInput,
-    decision: Decision,
+    decision: Decision | DecisionRef,
     window_days: float,
     weight: float,
     received_at: datetime,
@@ -335,7 +396,6 @@ def record_event(
 
     With ``counts``, the statistics increments are added there, for ``apply_counts``."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     late = event.type != "opt_out" and _elapsed(decision, event.occurred_at) > timedelta(
         days=window_days
     )
@@ -346,50 +406,81 @@ def record_event(
         # rows only under the lock of their decision, in the decision order of the batch, and
         # cannot deadlock with another over them. (SQLite's BEGIN IMMEDIATE already serialises
         # all writers.)
-        session.execute(
-            select(Decision.id)
-            .where(col(Decision.id) == decision.id)
-            .with_for_update(key_share=True)
+        prepared.rows(session, _LOCK_DECISION, {"id": decision.id})
+    inserted = (
+        session.connection()
+        .execute(
+            _insert_event(dialect),
+            {
+                "event_id": event.event_id,
+                "decision_id": decision.id,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "received_at": received_at,
+                "amount": event.amount,
+                "currency": event.currency,
+                "late": late,
+            },
         )
-    inserted = session.execute(
-        insert(Event)
-        .values(
-            event_id=event.event_id,
-            decision_id=decision.id,
-            type=event.type,
-            occurred_at=event.occurred_at,
-            received_at=received_at,
-            amount=event.amount,
-            currency=event.currency,
-            late=late,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(Event.__table__.c.id)  # type: ignore[attr-defined]
-    ).first()
+        .first()
+    )
     if inserted is None:
         return "duplicate"
     if late:
         return "late"
     if event.type == "opt_out":
-        session.execute(
-            insert(OptOut)
-            .values(
-                campaign_id=decision.campaign_id,
-                debtor_id=decision.debtor_id,
-                channel=decision.channel,
-                at=event.occurred_at,
-            )
-            .on_conflict_do_nothing(index_elements=["campaign_id", "debtor_id", "channel"])
-        )
+        opt_out = {
+            "campaign_id": decision.campaign_id,
+            "debtor_id": decision.debtor_id,
+            "channel": decision.channel,
+            "at": event.occurred_at,
+        }
+        prepared.write(session, _insert_opt_out(dialect), opt_out)
         return "accepted"
     count_outcome(session, decision=decision, event=event, weight=weight, counts=counts)
     return "accepted"
 
 
+_LOCK_DECISION = (
+    select(Decision.id).where(col(Decision.id) == bindparam("id")).with_for_update(key_share=True)
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_event(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Event.__table__  # type: ignore[attr-defined]
+    return insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.id)
+
+
+@lru_cache(maxsize=4)
+def _insert_opt_out(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(OptOut.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["campaign_id", "debtor_id", "channel"]
+    )
+
+
+_DECISION_TABLE = Decision.__table__  # type: ignore[attr-defined]
+# the first outcome of a type flips its column from NULL: only the writer whose UPDATE hit
+# the row counts it
+_FIRST_OUTCOME = {
+    column: update(_DECISION_TABLE)
+    .where(_DECISION_TABLE.c.id == bindparam("decision"), _DECISION_TABLE.c[column].is_(None))
+    .values({column: bindparam("at")})
+    for column in OUTCOME_COLUMN.values()
+}
+_ADD_AMOUNT = (
+    update(_DECISION_TABLE)
+    .where(_DECISION_TABLE.c.id == bindparam("decision"))
+    .values(amount=_DECISION_TABLE.c.amount + bindparam("add_amount"))
+)
+
+
 def count_outcome(
     session: Session,
     *,
-    decision: Decision,
+    decision: Decision | DecisionRef,
     event: EventInput,
     weight: float,
     counts: Counts | None = None,
@@ -398,15 +489,13 @@ def count_outcome(
     instead, when given: applied later by ``apply_counts``)."""
     held = Counts() if counts is None else counts
     column = OUTCOME_COLUMN[event.type]
-    first = session.execute(
-        update(Decision)
-        .where(col(Decision.id) == decision.id, getattr(Decision, column).is_(None))
-        .values({column: event.occurred_at}),
-        execution_options=NO_SYNC,
+    connection = session.connection()
+    first = connection.execute(
+        _FIRST_OUTCOME[column], {"decision": decision.id, "at": event.occurred_at}
     )
     increments: dict[str, float] = {}
     changed: list[str] = []
-    if first.rowcount == 1:  # type: ignore[attr-defined]
+    if first.rowcount == 1:
         changed.append(column)
         name = COUNT_COLUMN[event.type]
         increments = {name: 1, f"{name}_w": weight}
@@ -414,12 +503,7 @@ def count_outcome(
         key = (decision.campaign_id, event.type, delay)
         held.delays[key] = held.delays.get(key, 0) + 1
     if event.type == "pay" and event.amount:
-        session.execute(
-            update(Decision)
-            .where(col(Decision.id) == decision.id)
-            .values(amount=Decision.amount + event.amount),
-            execution_options=NO_SYNC,
-        )
+        connection.execute(_ADD_AMOUNT, {"decision": decision.id, "add_amount": event.amount})
         changed.append("amount")
         increments.update(
             amount=event.amount,
@@ -430,12 +514,13 @@ def count_outcome(
         held.add(Counts(stats={(decision.segment_id, decision.arm_id): increments}))
     if counts is None:
         apply_counts(session, held)
-    state = inspect(decision)
-    if changed and state.persistent and state.session is session:
-        session.expire(decision, changed)  # read back from the database when next used
+    if changed and isinstance(decision, Decision):
+        state = inspect(decision)
+        if state.persistent and state.session is session:
+            session.expire(decision, changed)  # read back from the database when next used
 
 
-def _elapsed(decision: Decision, moment: datetime) -> timedelta:
+def _elapsed(decision: Decision | DecisionRef, moment: datetime) -> timedelta:
     """Time from the decision to ``moment``; SQLite reads back naive datetimes, all UTC."""
     return _as_utc(moment) - _as_utc(decision.decided_at)
 

@@ -63,16 +63,16 @@ def read_decision(
 
 
 @router.post("/v1/events", status_code=202, dependencies=[Sender])
-def report_event(body: EventIn, session: SessionDep) -> EventOut:
+def report_event(body: EventIn, session: SessionDep, ctx: ContextDep) -> EventOut:
     """Report an open, click, pay or opt-out; idempotent on event_id (sender)."""
-    return events.record_one(session, body)
+    return events.record_one(session, ctx.catalog, body)
 
 
 @router.post("/v1/events/batch", status_code=202, dependencies=[Sender])
 def report_events(body: EventBatchIn, session: SessionDep, ctx: ContextDep) -> EventBatchOut:
     """Many events; each succeeds or fails on its own (sender)."""
     check_batch_size(len(body.events), ctx.settings.max_batch, "events")
-    return EventBatchOut(results=events.record_batch(session, body.events))
+    return EventBatchOut(results=events.record_batch(session, ctx.catalog, body.events))
 
 
 @router.get("/v1/campaigns/{campaign}/arms", dependencies=[Analyst])

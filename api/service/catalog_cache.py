@@ -94,6 +94,12 @@ class CatalogCache:
         # under: harmless, as revisions only grow and the next request reads the new one
         return self.campaigns.get_or(found, build)
 
+    def campaign_by_id(self, session: Session, campaign_id: int) -> CampaignView:
+        """The same for a campaign known to exist (e.g. a decision's)."""
+        key = catalog.campaign_key(session, campaign_id=campaign_id)
+        assert key is not None, campaign_id
+        return self.campaign(session, key)
+
     def renditions_of(self, session: Session, version_id: int) -> list[Rendition]:
         return self.renditions.get_or(
             version_id, lambda: catalog.renditions_of(session, template_version_id=version_id)
