@@ -232,3 +232,16 @@ class DebtorLock(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
     debtor_id: str = Field(max_length=200, primary_key=True)
     touched_at: datetime = _utc(nullable=False)
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """A decide request sent with an ``Idempotency-Key``: its body's hash and the answer
+    given, stored in the transaction of its decisions, so a retry gets the same answer."""
+
+    __tablename__ = "idempotent_request"
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    key: str = Field(max_length=200, primary_key=True)
+    request_hash: str = Field(max_length=64)
+    status: int = 0  # 0 while the request runs (only its own transaction sees the row)
+    response: str | None = Field(default=None)
+    created_at: datetime = _utc(nullable=False, index=True)
