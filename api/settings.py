@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a process remembers a valid API key's role (0: never)",
     )
+    idempotency_hours: float = Field(
+        default=24.0, gt=0, description="how long a decide's Idempotency-Key is remembered"
+    )
     pool_size: int = Field(
         default=5, gt=0, description="PostgreSQL connections each process keeps open"
     )

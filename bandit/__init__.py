@@ -1,7 +1,7 @@
 """dunning-bandit's pure decision math: numpy/scipy only, time and randomness as arguments."""
 
 from bandit.decide import BatchDecision, DecisionConfig, decide_batch
-from bandit.delays import DelayModel, estimate_delays
+from bandit.delays import ChannelDelays, DelayModel, estimate_channel_delays, estimate_delays
 from bandit.objectives import Objective
 from bandit.policies import (
     UCB1,
@@ -25,6 +25,7 @@ __all__ = [
     "ArmStats",
     "BatchDecision",
     "Champion",
+    "ChannelDelays",
     "DecisionConfig",
     "DelayModel",
     "EpsilonGreedy",
@@ -41,6 +42,7 @@ __all__ = [
     "decay",
     "decide_batch",
     "effective_trials",
+    "estimate_channel_delays",
     "estimate_delays",
     "flat_prior",
     "group_debtors",

@@ -72,6 +72,9 @@ def posterior(
 ) -> Posterior:
     """Combine evidence, prior and delay model: Beta(a0 + S, b0 + max(N_eff - S, 0)).
 
+    ``delays`` has one curve per outcome for all arms, or one per arm (e.g.
+    ``ChannelDelays.for_arms``: each arm its channel's curve).
+
     ``elapsed`` (A,) is the time since the decisions of each pending bucket were made
     (default: the middle of each day bucket, a + 0.5).
     """

@@ -121,14 +121,21 @@ def effective_trials(
 ) -> FloatArray:
     """Trials per (segment, arm, outcome), pending decisions counting as partial trials.
 
-    ``arrived`` (A, O) is the share of eventual successes of a decision in age bucket a that
-    has been observed for outcome o (1 once that outcome's window has closed; all ones is
-    the naive "pending = failure" count). Returns (S, K, O): closed + sum_a pending * w.
+    ``arrived`` (A, O), or (K, A, O) per arm, is the share of eventual successes of a
+    decision in age bucket a that has been observed for outcome o (1 once that outcome's
+    window has closed; all ones is the naive "pending = failure" count). Returns (S, K, O):
+    closed + sum_a pending * w.
     """
-    _, _, ages = stats.shape
+    _, arms, ages = stats.shape
     weights = np.asarray(arrived, dtype=np.float64)
-    if weights.shape != (ages, len(OUTCOMES)):
-        raise ValueError(f"arrived must have shape {(ages, len(OUTCOMES))}, got {weights.shape}")
+    if weights.shape not in ((ages, len(OUTCOMES)), (arms, ages, len(OUTCOMES))):
+        raise ValueError(
+            f"arrived must have shape {(ages, len(OUTCOMES))} or {(arms, ages, len(OUTCOMES))}"
+            f" (per arm), got {weights.shape}"
+        )
     weights = weights * decay(np.arange(ages, dtype=np.float64) + 0.5, half_life_days)[:, None]
-    pending: FloatArray = stats.pending @ weights
+    if weights.ndim == 2:
+        pending: FloatArray = stats.pending @ weights
+    else:  # (S, K, 1, A) @ (K, A, O): each arm's pending with its own curve
+        pending = (stats.pending[:, :, None, :] @ weights)[:, :, 0, :]
     return np.asarray(stats.closed[:, :, None] + pending, dtype=np.float64)

@@ -4,13 +4,16 @@ An agent keeps, per (repetition, segment) row, the sufficient statistics of ``Ar
 discounted successes and closed trials, pending decisions per age-day bucket, sends, amounts —
 and the observed delays per repetition. Outcomes are scheduled on the day they arrive (a ring
 of W + 1 day slots) and only then become evidence, as events reach the service in production.
-Each day it builds ArmStats -> pooled (or flat) prior -> estimated (or naive) delay model ->
-posterior per repetition, and decides every repetition's debtors with one ``decide_batch``.
+Each day it builds ArmStats -> per-channel (or pooled, or naive) delay model -> pooled (or
+flat) prior -> posterior per repetition, as ``api/service/evidence.py`` does, and decides every
+repetition's debtors with one ``decide_batch``. Observed delays are kept per (repetition,
+channel), so each arm's pending decisions count with its channel's delay curve.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -29,7 +32,7 @@ from bandit import (
     Uniform,
     decide_batch,
     effective_trials,
-    estimate_delays,
+    estimate_channel_delays,
     flat_prior,
     pooled_prior,
     posterior,
@@ -45,6 +48,7 @@ CHUNK_ROWS = 48
 POLICY_NAMES: tuple[str, ...] = (
     "thompson",
     "thompson-naive",
+    "thompson-pooled-delays",
     "thompson-unpooled",
     "ucb1",
     "epsilon-greedy",
@@ -54,25 +58,33 @@ POLICY_NAMES: tuple[str, ...] = (
 )
 
 
+Delays = Literal["channel", "pooled", "naive"]
+
+
 @dataclass(frozen=True)
 class PolicySpec:
-    """A policy and how its agent learns: delay correction, pooled prior, campaign options."""
+    """A policy and how its agent learns: delay correction (``channel``: each channel's own
+    delay model, as the service does; ``pooled``: one campaign-wide model; ``naive``: pending
+    counts as failure), pooled prior, campaign options."""
 
     name: str
     policy: Policy
     learns: bool = True
-    delay_correction: bool = True
+    delays: Delays = "channel"
     pooled: bool = True
     campaign_options: bool = True
 
 
 def policy_spec(name: str, env: Environment) -> PolicySpec:
     """The named policy; ``thompson-naive`` counts pending as failures and does not pool,
-    ``thompson-unpooled`` corrects delays but does not pool (the cold-start comparison)."""
+    ``thompson-pooled-delays`` corrects delays with one model for all channels (the model
+    before per-channel delays), ``thompson-unpooled`` corrects delays but does not pool (the
+    cold-start comparison)."""
     pooled = env.scenario.campaign.pooled_prior
     specs = {
         "thompson": PolicySpec(name, Thompson(), pooled=pooled),
-        "thompson-naive": PolicySpec(name, Thompson(), delay_correction=False, pooled=False),
+        "thompson-naive": PolicySpec(name, Thompson(), delays="naive", pooled=False),
+        "thompson-pooled-delays": PolicySpec(name, Thompson(), delays="pooled", pooled=pooled),
         "thompson-unpooled": PolicySpec(name, Thompson(), pooled=False),
         "ucb1": PolicySpec(name, UCB1(), pooled=pooled),
         "epsilon-greedy": PolicySpec(name, EpsilonGreedy(), pooled=pooled),
@@ -114,12 +126,17 @@ class Agent:
         self.pending = np.zeros((rows, arms, self.width))
         self.sends = np.zeros((rows, arms))
         self.amounts = np.zeros((2, rows, arms))  # sum, sum of squares
-        self.delay_counts = np.zeros((reps, o, self.width))
-        self.closed_total = np.zeros(reps)
+        self.channels = [a.channel for a in env.scenario.arms]
+        self.channel_names = tuple(dict.fromkeys(self.channels))
+        self.arm_channel = np.array([self.channel_names.index(c) for c in self.channels])
+        self.of_channel = np.eye(len(self.channel_names))[self.arm_channel]  # (K, C) 0/1
+        c = len(self.channel_names)
+        self.delay_counts = np.zeros((reps, c, o, self.width))
+        self.closed_total = np.zeros((reps, c))
         slots = self.width + 1
         self.incoming = np.zeros((slots, rows * arms * o))
         self.incoming_amounts = np.zeros((slots, 2, rows * arms))
-        self.incoming_delays = np.zeros((slots, reps * o * self.width))
+        self.incoming_delays = np.zeros((slots, reps * c * o * self.width))
         self.half_life = env.scenario.campaign.half_life_days
         self.elapsed = np.arange(self.width, dtype=np.float64)
         campaign = env.scenario.campaign
@@ -133,7 +150,6 @@ class Agent:
             if spec.campaign_options
             else DecisionConfig()
         )
-        self.channels = [a.channel for a in env.scenario.arms]
         self._flat = flat_prior(self.channels)
 
     def _weight(self, age: FloatArray | float) -> FloatArray:
@@ -150,7 +166,8 @@ class Agent:
             self.amounts *= factor
             oldest = self.pending[:, :, -1]
             self.closed += oldest * float(self._weight(float(self.width)))
-            self.closed_total += oldest.reshape(self.reps, -1).sum(axis=1)
+            by_rep = oldest.reshape(self.reps, -1, oldest.shape[1]).sum(axis=1)  # (R, K)
+            self.closed_total += by_rep @ self.of_channel
             self.pending[:, :, 1:] = self.pending[:, :, :-1].copy()
             self.pending[:, :, 0] = 0.0
         slot = day % (self.width + 1)
@@ -175,17 +192,7 @@ class Agent:
                 self.amounts[0, rows],
                 self.amounts[1, rows],
             )
-            delays = (
-                estimate_delays(
-                    self.delay_counts[r],
-                    self.elapsed,
-                    self.pending[rows].sum(axis=(0, 1)),
-                    float(self.closed_total[r]),
-                    windows=self.windows,
-                )
-                if self.spec.delay_correction
-                else DelayModel.naive(self.windows)
-            )
+            delays = self.delays(r, self.pending[rows])
             if self.spec.pooled:
                 trials = effective_trials(stats, delays.arrived(self.elapsed), self.half_life)
                 prior = pooled_prior(stats.successes, trials, self.channels)
@@ -203,6 +210,21 @@ class Agent:
                 )
             )
         return _concat(parts)
+
+    def delays(self, rep: int, pending: FloatArray) -> DelayModel:
+        """The delay model of one repetition, per arm (K, O, W) or one for all (O, W);
+        ``pending`` (S, K, W) its decisions per age bucket."""
+        if self.spec.delays == "naive":
+            return DelayModel.naive(self.windows)
+        model = estimate_channel_delays(
+            self.delay_counts[rep],
+            self.elapsed,
+            self.of_channel.T @ pending.sum(axis=0),
+            self.closed_total[rep],
+            self.channel_names,
+            windows=self.windows,
+        )
+        return model.pooled if self.spec.delays == "pooled" else model.for_arms(self.channels)
 
     def observe(self, day: int) -> PolicyState:
         """What the policy may look at before deciding today."""
@@ -250,5 +272,7 @@ class Agent:
             )
         segments, arms = self.env.shape
         rep = outcome.cell // (segments * arms)
-        flat = (rep * o + outcome.outcome) * self.width + outcome.delay
+        channel = self.arm_channel[outcome.cell % arms]
+        flat = ((rep * len(self.channel_names) + channel) * o + outcome.outcome) * self.width
+        flat = flat + outcome.delay
         np.add.at(self.incoming_delays, (arrive, flat), 1.0)

@@ -332,7 +332,8 @@ class Counts:
     deadlock). Held back, the statistics rows are locked last, in one sorted order.
     """
 
-    delays: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    # (campaign, channel, outcome, delay day) -> outcomes counted
+    delays: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
     stats: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
 
     def add(self, other: Counts) -> None:
@@ -350,10 +351,10 @@ def apply_counts(session: Session, counts: Counts) -> None:
         add_many(
             session,
             DelayCount,
-            key_columns=("campaign_id", "outcome", "delay_day"),
+            key_columns=("campaign_id", "channel", "outcome", "delay_day"),
             rows=[
-                {"campaign_id": c, "outcome": o, "delay_day": d, "count": n}
-                for (c, o, d), n in sorted(counts.delays.items())
+                {"campaign_id": c, "channel": ch, "outcome": o, "delay_day": d, "count": n}
+                for (c, ch, o, d), n in sorted(counts.delays.items())
             ],
             increment_columns=("count",),
         )
@@ -500,7 +501,7 @@ def count_outcome(
         name = COUNT_COLUMN[event.type]
         increments = {name: 1, f"{name}_w": weight}
         delay = max(int(_elapsed(decision, event.occurred_at).total_seconds() // 86_400), 0)
-        key = (decision.campaign_id, event.type, delay)
+        key = (decision.campaign_id, decision.channel, event.type, delay)
         held.delays[key] = held.delays.get(key, 0) + 1
     if event.type == "pay" and event.amount:
         connection.execute(_ADD_AMOUNT, {"decision": decision.id, "add_amount": event.amount})

@@ -193,10 +193,12 @@ class ArmDay(SQLModel, table=True):
 
 
 class DelayCount(SQLModel, table=True):
-    """Counted outcomes per (campaign, outcome, whole days from decision to outcome)."""
+    """Counted outcomes per (campaign, channel of the decision, outcome, whole days from
+    decision to outcome): the histogram behind each channel's delay model."""
 
     __tablename__ = "delay_count"
     campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    channel: str = Field(max_length=10, primary_key=True)
     outcome: str = Field(max_length=10, primary_key=True)
     delay_day: int = Field(primary_key=True)
     count: int = 0

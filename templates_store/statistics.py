@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from templates_store import prepared
 from templates_store.log import COUNT_COLUMN, EventInput, add_decision_stats, count_outcome
-from templates_store.models import ArmDay, ArmStat, Decision, DelayCount, Event
+from templates_store.models import Arm, ArmDay, ArmStat, Decision, DelayCount, Event
 
 
 @dataclass(frozen=True)
@@ -68,31 +68,36 @@ def day_rows(
     ]
 
 
-def arm_day_totals(
+def channel_day_totals(
     session: Session, *, campaign_id: int, since_day: int
-) -> list[tuple[int, int, int]]:
-    """(arm_id, day, sends) over all segments for days >= since_day."""
+) -> list[tuple[str, int, int]]:
+    """(channel, day, sends) over all segments and arms for days >= since_day."""
     query = (
-        select(ArmDay.arm_id, ArmDay.day, func.sum(ArmDay.sends))
+        select(Arm.channel, ArmDay.day, func.sum(ArmDay.sends))
+        .join(Arm, col(Arm.id) == ArmDay.arm_id)
         .where(ArmDay.campaign_id == campaign_id, col(ArmDay.day) >= since_day)
-        .group_by(col(ArmDay.arm_id), col(ArmDay.day))
+        .group_by(col(Arm.channel), col(ArmDay.day))
     )
-    return [(int(a), int(d), int(n)) for a, d, n in session.execute(query).all()]
+    return [(str(c), int(d), int(n)) for c, d, n in session.execute(query).all()]
 
 
-def delay_rows(session: Session, *, campaign_id: int) -> list[tuple[str, int, int]]:
-    """(outcome, delay_day, count) of counted outcomes."""
-    query = select(DelayCount.outcome, DelayCount.delay_day, DelayCount.count).where(
-        DelayCount.campaign_id == campaign_id
+def delay_rows(session: Session, *, campaign_id: int) -> list[tuple[str, str, int, int]]:
+    """(channel, outcome, delay_day, count) of counted outcomes."""
+    query = select(
+        DelayCount.channel, DelayCount.outcome, DelayCount.delay_day, DelayCount.count
+    ).where(DelayCount.campaign_id == campaign_id)
+    return [(str(c), str(o), int(d), int(n)) for c, o, d, n in session.execute(query).all()]
+
+
+def channel_sends(session: Session, *, campaign_id: int) -> dict[str, int]:
+    """Decisions ever made per channel."""
+    query = (
+        select(Arm.channel, func.coalesce(func.sum(ArmStat.sends), 0))
+        .join(Arm, col(Arm.id) == ArmStat.arm_id)
+        .where(ArmStat.campaign_id == campaign_id)
+        .group_by(col(Arm.channel))
     )
-    return [(str(o), int(d), int(n)) for o, d, n in session.execute(query).all()]
-
-
-def campaign_sends(session: Session, *, campaign_id: int) -> int:
-    query = select(func.coalesce(func.sum(ArmStat.sends), 0)).where(
-        ArmStat.campaign_id == campaign_id
-    )
-    return int(session.execute(query).scalar_one())
+    return {str(c): int(n) for c, n in session.execute(query).all()}
 
 
 def rebuild_statistics(

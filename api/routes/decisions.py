@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from api.auth import require
@@ -22,7 +22,7 @@ from api.schemas import (
     EventIn,
     EventOut,
 )
-from api.service import analysis, decisions, events
+from api.service import analysis, decisions, events, idempotency
 
 router = APIRouter(tags=["decisions"])
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
@@ -37,21 +37,91 @@ def check_batch_size(count: int, limit: int, what: str) -> None:
         raise ApiError(413, "batch_too_large", message)
 
 
-@router.post("/v1/campaigns/{campaign}/decisions", dependencies=[Sender])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="optional: a retry with the same key and body gets the first answer again "
+        "(no new decisions); kept DUNNING_IDEMPOTENCY_HOURS (24) per campaign",
+    ),
+]
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "with an Idempotency-Key: true when this is the stored first answer",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+
+
+def _answer(answer: idempotency.Answer) -> Response:
+    headers = {"Idempotent-Replayed": "true" if answer.replayed else "false"}
+    return Response(answer.body, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/v1/campaigns/{campaign}/decisions",
+    dependencies=[Sender],
+    response_model=DecideOut,
+    responses={200: {"headers": REPLAYED}},
+)
 def decide(
-    campaign: CampaignKey, body: DecideIn, session: SessionDep, ctx: ContextDep
-) -> DecideOut:
+    campaign: CampaignKey,
+    body: DecideIn,
+    session: SessionDep,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKey = None,
+) -> DecideOut | Response:
     """The next message for one debtor, or no-send with every reason (sender)."""
-    return decisions.decide(session, ctx, campaign, [body], batch=False)[0]
+    if idempotency_key is None:
+        return decisions.decide(session, ctx, campaign, [body], batch=False)[0]
+    return _answer(
+        idempotency.decide_once(
+            session,
+            ctx,
+            campaign,
+            [body],
+            batch=False,
+            key=idempotency_key,
+            request_hash=idempotency.fingerprint(body),
+            render=lambda answers: answers[0].model_dump_json(),
+        )
+    )
 
 
-@router.post("/v1/campaigns/{campaign}/decisions/batch", dependencies=[Sender])
+@router.post(
+    "/v1/campaigns/{campaign}/decisions/batch",
+    dependencies=[Sender],
+    response_model=DecideBatchOut,
+    responses={200: {"headers": REPLAYED}},
+)
 def decide_batch(
-    campaign: CampaignKey, body: DecideBatchIn, session: SessionDep, ctx: ContextDep
-) -> DecideBatchOut:
+    campaign: CampaignKey,
+    body: DecideBatchIn,
+    session: SessionDep,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKey = None,
+) -> DecideBatchOut | Response:
     """The same for up to 10,000 debtors in one vectorised pass; results in order (sender)."""
     check_batch_size(len(body.items), ctx.settings.max_batch, "items")
-    return DecideBatchOut(results=decisions.decide(session, ctx, campaign, body.items, batch=True))
+    if idempotency_key is None:
+        return DecideBatchOut(
+            results=decisions.decide(session, ctx, campaign, body.items, batch=True)
+        )
+    return _answer(
+        idempotency.decide_once(
+            session,
+            ctx,
+            campaign,
+            body.items,
+            batch=True,
+            key=idempotency_key,
+            request_hash=idempotency.fingerprint(body),
+            render=lambda answers: DecideBatchOut(results=answers).model_dump_json(),
+        )
+    )
 
 
 @router.get("/v1/decisions/{decision_id}", dependencies=[Depends(require("analyst", "sender"))])

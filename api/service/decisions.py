@@ -7,7 +7,7 @@ their policy snapshots and their statistics are written in one transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -221,8 +221,10 @@ def decide(
     items: Sequence[DecideIn],
     *,
     batch: bool,
+    before_commit: Callable[[list[DecideOut]], None] | None = None,
 ) -> list[DecideOut]:
-    """Decide for every item; write the decisions; answer in order."""
+    """Decide for every item; write the decisions; answer in order. ``before_commit`` sees
+    the answers inside the transaction (e.g. to store them for an idempotency key)."""
     now = datetime.now(UTC)
     p = prepare(session, ctx, campaign_key, items, now, batch)
     results: list[DecideOut | None] = [None] * len(items)
@@ -231,8 +233,11 @@ def decide(
         results[i] = _no_send(p, int(i))
     if len(sendable):
         _decide_sendable(session, ctx, p, items, sendable, results)
+    answers = [r for r in results if r is not None]
+    if before_commit is not None:
+        before_commit(answers)
     session.commit()
-    return [r for r in results if r is not None]
+    return answers
 
 
 def _no_send(p: Prepared, i: int) -> DecideOut:

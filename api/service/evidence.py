@@ -1,8 +1,9 @@
 """From stored statistics to the bandit's arrays: evidence, pooled prior, delays, posterior.
 
 The cost is bounded by (segments in the request) x (arms) x (longest window), never by the
-number of past decisions. The campaign-wide pooled prior and delay model change slowly and
-are cached for at most ``evidence_cache_seconds`` (the documented bound on staleness).
+number of past decisions. Each arm's pending decisions are weighed with its channel's delay
+model. The campaign-wide pooled prior and delay models change slowly and are cached for at
+most ``evidence_cache_seconds`` (the documented bound on staleness).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from sqlmodel import Session
 
 from api.service.campaigns import CampaignConfig
 from api.service.context import TtlCache
-from bandit.delays import DelayModel, estimate_delays
+from bandit.delays import ChannelDelays, estimate_channel_delays
 from bandit.objectives import TRACKED_OUTCOMES
 from bandit.policies import PolicyState
 from bandit.posterior import Posterior, posterior
 from bandit.priors import Prior, pooled_prior
-from bandit.stats import OUTCOMES, ArmStats, FloatArray, rescale, scaled_weight
+from bandit.stats import OUTCOMES, ArmStats, FloatArray, effective_trials, rescale, scaled_weight
 from templates_store import statistics
 from templates_store.catalog import ArmInfo
 
@@ -59,7 +60,7 @@ class Evidence:
     stats: ArmStats
     posterior: Posterior
     state: PolicyState
-    delays: DelayModel
+    delays: ChannelDelays
     prior: Prior
     elapsed: FloatArray
 
@@ -108,28 +109,58 @@ def _arrays(
     )
 
 
-def delay_model(session: Session, cfg: CampaignConfig, clock: Clock) -> DelayModel:
-    """The campaign's delay model from its delay histogram and decisions by age."""
+def delay_model(session: Session, cfg: CampaignConfig, clock: Clock) -> ChannelDelays:
+    """The campaign's delay model per channel, from its delay histogram and decisions by age."""
     windows = tuple(cfg.windows[o] for o in OUTCOMES)
     ages = max(windows)
-    counts = np.zeros((len(OUTCOMES), ages))
-    for outcome, delay, n in statistics.delay_rows(session, campaign_id=cfg.id):
-        if outcome in OUTCOMES and 0 <= delay < ages:
-            counts[OUTCOMES.index(outcome), delay] += n
-    by_age = np.zeros(ages)
-    for _, day, n in statistics.arm_day_totals(
+    sends = statistics.channel_sends(session, campaign_id=cfg.id)
+    rows = statistics.delay_rows(session, campaign_id=cfg.id)
+    channels = sorted(set(sends) | {channel for channel, *_ in rows})
+    days = statistics.channel_day_totals(
         session, campaign_id=cfg.id, since_day=clock.today - ages + 1
-    ):
-        if 0 <= clock.today - day < ages:
-            by_age[clock.today - day] += n
-    closed = max(statistics.campaign_sends(session, campaign_id=cfg.id) - by_age.sum(), 0.0)
-    return estimate_delays(
-        counts, elapsed_days(clock, ages), by_age, float(closed), windows=windows
+    )
+    by_age = _sends_by_age(days, channels, clock.today, ages)
+    closed = np.maximum(np.array([sends.get(c, 0) for c in channels]) - by_age.sum(axis=1), 0.0)
+    return estimate_channel_delays(
+        _delay_histogram(rows, channels, ages),
+        elapsed_days(clock, ages),
+        by_age,
+        closed,
+        channels,
+        windows=windows,
     )
 
 
+def _delay_histogram(
+    rows: list[tuple[str, str, int, int]], channels: list[str], ages: int
+) -> FloatArray:
+    """Counted outcomes per (channel, outcome, delay day); (C, O, ages)."""
+    index = {c: i for i, c in enumerate(channels)}
+    counts = np.zeros((len(channels), len(OUTCOMES), ages))
+    for channel, outcome, delay, n in rows:
+        if outcome in OUTCOMES and 0 <= delay < ages:
+            counts[index[channel], OUTCOMES.index(outcome), delay] += n
+    return counts
+
+
+def _sends_by_age(
+    days: list[tuple[str, int, int]], channels: list[str], today: int, ages: int
+) -> FloatArray:
+    """Decisions per (channel, age in whole days) still inside the longest window; (C, ages)."""
+    index = {c: i for i, c in enumerate(channels)}
+    by_age = np.zeros((len(channels), ages))
+    for channel, day, n in days:
+        if channel in index and 0 <= today - day < ages:
+            by_age[index[channel], today - day] += n
+    return by_age
+
+
 def campaign_prior(
-    session: Session, cfg: CampaignConfig, arms: list[ArmInfo], clock: Clock, delays: DelayModel
+    session: Session,
+    cfg: CampaignConfig,
+    arms: list[ArmInfo],
+    clock: Clock,
+    delays: ChannelDelays,
 ) -> Prior:
     """Empirical-Bayes prior pooled over every segment of the campaign."""
     rows = statistics.stat_rows(session, campaign_id=cfg.id)
@@ -139,9 +170,9 @@ def campaign_prior(
         session, campaign_id=cfg.id, since_day=clock.today - cfg.longest_window + 1
     )
     stats = _arrays(rows, days, segment_index, arm_index, clock, cfg)
-    ages = cfg.longest_window
-    trials = stats.closed[:, :, None] + stats.pending @ delays.arrived(elapsed_days(clock, ages))
-    return pooled_prior(stats.successes, trials, [a.channel for a in arms])
+    channels = [a.channel for a in arms]
+    arrived = delays.arrived(elapsed_days(clock, cfg.longest_window), channels)
+    return pooled_prior(stats.successes, effective_trials(stats, arrived), channels)
 
 
 def load(
@@ -155,7 +186,7 @@ def load(
     """Evidence and posterior for the given segments (rows in that order)."""
     clock = Clock.at(now, cfg)
     arm_ids = tuple(a.arm_id for a in arms)
-    delays: DelayModel = cache.get(
+    delays: ChannelDelays = cache.get(
         ("delays", cfg.id, clock.today), lambda: delay_model(session, cfg, clock)
     )
     prior: Prior = cache.get(
@@ -175,7 +206,7 @@ def load(
     post = posterior(
         stats,
         prior,
-        delays,
+        delays.for_arms([a.channel for a in arms]),
         elapsed=elapsed_days(clock, cfg.longest_window),
         half_life_days=cfg.half_life,
         cost=np.array([a.cost for a in arms]),
@@ -191,7 +222,7 @@ def rebuild(cfg: CampaignConfig, arms: list[ArmInfo], stats: ArmStats, like: Evi
     post = posterior(
         stats,
         like.prior,
-        like.delays,
+        like.delays.for_arms([a.channel for a in arms]),
         elapsed=like.elapsed,
         half_life_days=cfg.half_life,
         cost=like.posterior.cost,

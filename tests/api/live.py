@@ -248,7 +248,7 @@ class Stats:
 
     arm_stats: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
     arm_days: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    delays: dict[tuple[str, int], int] = field(default_factory=dict)
+    delays: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
 
 def read_stats(url: str) -> Stats:
@@ -268,7 +268,7 @@ def read_stats(url: str) -> Stats:
         values = {k: float(v) for k, v in vars(row).items() if k not in ("segment_id", "arm_id")}
         out.arm_stats[(row.segment_id, row.arm_id)] = values
     out.arm_days = {(s, a, d): n for s, a, d, n in days if n}
-    out.delays = {(o, d): n for o, d, n in delays if n}
+    out.delays = {(c, o, d): n for c, o, d, n in delays if n}
     return out
 
 

@@ -273,7 +273,7 @@ def test_four_workers_count_every_decision_and_event_exactly_once(
 
         # the delay model counts each decision's first open, click and pay once
         delays = Counter[str]()
-        for (outcome, _), n in live.read_stats(database).delays.items():
+        for (_, outcome, _), n in live.read_stats(database).delays.items():
             delays[outcome] += n
         assert delays == Counter(
             {k: sum(k in got for got in kinds.values()) for k in ("open", "click", "pay")}

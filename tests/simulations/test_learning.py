@@ -32,6 +32,18 @@ def test_delay_correction_beats_counting_pending_as_failure_on_delayed_pay() -> 
 
 
 @pytest.mark.slow
+def test_per_channel_delays_beat_one_delay_model_when_letters_pay_late() -> None:
+    """mixed-delay: letters pay ~20 days after sending, SMS and email ~2 days. One delay model
+    for all channels barely beats counting pending as failure; each channel's own does."""
+    channel, pooled, naive = regrets(
+        "mixed-delay", ["thompson", "thompson-pooled-delays", "thompson-naive"], reps=6, seed=5
+    )
+    assert channel.mean() < 0.7 * pooled.mean(), (channel, pooled)
+    assert channel.mean() < 0.7 * naive.mean(), (channel, naive)
+    assert (channel < pooled).sum() >= 5
+
+
+@pytest.mark.slow
 def test_pooled_priors_beat_no_pooling_on_cold_start() -> None:
     pooled, flat = regrets("cold-start", ["thompson", "thompson-unpooled"], reps=2, seed=3, days=15)
     assert (pooled < flat).all()

@@ -59,7 +59,9 @@ def test_the_product_example_parses() -> None:
 
 
 def test_builtins_load_and_have_the_promised_sizes() -> None:
-    assert {"baseline", "delayed-pay", "drift", "cold-start", "large"} <= set(builtin_names())
+    assert {"baseline", "delayed-pay", "drift", "cold-start", "large", "mixed-delay"} <= set(
+        builtin_names()
+    )
     for name in builtin_names():
         assert isinstance(load_scenario(name), Scenario)
     large = load_scenario("large")

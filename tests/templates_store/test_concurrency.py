@@ -284,7 +284,7 @@ def check(
         ).one()
         assert tuple(paid) == (want["pays"], want["amount"])
         delays = statistics.delay_rows(session, campaign_id=campaign.id)
-        assert sum(n for o, _, n in delays if o == "pay") == want["pays"]
+        assert sum(n for _, o, _, n in delays if o == "pay") == want["pays"]
         incremental = (
             sorted(rows, key=lambda r: (r.segment_id, r.arm_id)),
             sorted(delays),

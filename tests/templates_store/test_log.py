@@ -91,7 +91,7 @@ def test_events_are_idempotent_and_late_ones_are_not_counted(engine: Engine) -> 
         [row] = statistics.stat_rows(session, campaign_id=campaign_id)
         assert (row.sends, row.pays, row.opens) == (1, 1, 0)
         assert row.amount == 150.0
-        assert statistics.delay_rows(session, campaign_id=campaign_id) == [("pay", 2, 1)]
+        assert statistics.delay_rows(session, campaign_id=campaign_id) == [("sms", "pay", 2, 1)]
         assert len(log.events_of(session, decision_id=d.id)) == 3
 
 

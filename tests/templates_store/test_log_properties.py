@@ -205,7 +205,7 @@ class Expected:
     statuses: list[str]
     stats: dict[tuple[int, int], dict[str, float]]
     days: list[tuple[int, int, int, int]]
-    delays: list[tuple[str, int, int]]
+    delays: list[tuple[str, str, int, int]]  # (channel, outcome, delay day, count)
     firsts: dict[tuple[str, str], datetime]  # (decision id, outcome) -> occurred_at
     amounts: dict[str, float]
     stored: dict[str, bool]  # event_id -> late flag
@@ -224,7 +224,7 @@ def brute_force(decisions: Sequence[Decision], sent: Sequence[Sent]) -> Expected
     statuses: list[str] = []
     stored: dict[str, bool] = {}
     firsts: dict[tuple[str, str], datetime] = {}
-    delays: Counter[tuple[str, int]] = Counter()
+    delays: Counter[tuple[str, str, int]] = Counter()
     amounts = {d.id: 0.0 for d in decisions}
     opt_outs: set[tuple[str, str]] = set()
     for item in sent:
@@ -248,7 +248,7 @@ def brute_force(decisions: Sequence[Decision], sent: Sequence[Sent]) -> Expected
             firsts[(d.id, e.type)] = e.occurred_at
             s[name] += 1
             s[f"{name}_w"] += weight(d.day)
-            delays[(e.type, max(math.floor(elapsed.total_seconds() / 86_400), 0))] += 1
+            delays[(d.channel, e.type, max(math.floor(elapsed.total_seconds() / 86_400), 0))] += 1
         if e.type == "pay" and e.amount:
             amounts[d.id] += e.amount
             s["amount"] += e.amount
@@ -258,7 +258,7 @@ def brute_force(decisions: Sequence[Decision], sent: Sequence[Sent]) -> Expected
         statuses=statuses,
         stats={k: dict(v) for k, v in stats.items()},
         days=sorted((*k, n) for k, n in days.items()),
-        delays=sorted((o, day, n) for (o, day), n in delays.items()),
+        delays=sorted((c, o, day, n) for (c, o, day), n in delays.items()),
         firsts=firsts,
         amounts=amounts,
         stored=stored,
@@ -297,7 +297,7 @@ def as_stat_rows(stats: dict[tuple[int, int], dict[str, float]]) -> list[statist
 class Snapshot:
     stats: list[statistics.StatRow]
     days: list[tuple[int, int, int, int]]
-    delays: list[tuple[str, int, int]]
+    delays: list[tuple[str, str, int, int]]
     outcomes: dict[str, tuple[datetime | None, datetime | None, datetime | None, float]]
 
 
@@ -380,6 +380,8 @@ def test_incremental_statistics_equal_rebuild_and_brute_force(
         event(f"some event {status}")
     if any(s["pays"] > 1 for s in expected.stats.values() if "pays" in s):
         event("several decisions of one (segment, arm) paid")
+    if len({channel for channel, *_ in expected.delays}) > 1:
+        event("delays counted on both channels")
 
     incremental = snapshot(engine, campaign_id)
 

@@ -1,0 +1,159 @@
+"""Migration 0005 (delay counts per channel) on a log written at 0004, SQLite and PostgreSQL:
+the rebuilt ``delay_count`` equals the brute-force count, ``rebuild_statistics`` and the
+live path's; downgrading sums the channels back."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from templates_store import log, statistics
+from templates_store.db import make_engine
+from templates_store.migrate import alembic_config, current, head, upgrade
+from tests.templates_store.test_log_properties import (
+    DEBTORS,
+    SEGMENTS,
+    START,
+    WINDOW_DAYS,
+    PlannedDecision,
+    PlannedEvent,
+    brute_force,
+    make_decisions,
+    make_events,
+    setup_campaign,
+    weight,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database (migrated by the test itself)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    name = f"dunning_migrate_0005_{os.getpid()}"
+    admin = (
+        make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def planned(seed: int) -> tuple[list[PlannedDecision], list[PlannedEvent]]:
+    """Decisions on both arms (SMS and email); events in and past their windows, on day
+    boundaries, before their decision (clock skew), and repeated."""
+    rng = random.Random(seed)
+    decisions = [
+        PlannedDecision(
+            debtor=rng.randrange(len(DEBTORS)),
+            segment=rng.randrange(len(SEGMENTS)),
+            arm=i % 2,
+            seconds=rng.randrange(30 * 86_400),
+        )
+        for i in range(40)
+    ]
+    boundaries = [days * 86_400 + delta for days in (1, 3, 7, 13, 14) for delta in (-1, 0, 1)]
+    events = [
+        PlannedEvent(
+            decision=rng.randrange(40),
+            type=rng.choice(("open", "click", "pay", "pay", "opt_out")),
+            seconds=rng.choice([rng.randrange(-6 * 3_600, 20 * 86_400), *boundaries]),
+            amount=rng.choice([None, 12.5, 40.0]),
+            duplicate_of=rng.choice([None, None, None, rng.randrange(100)]),
+        )
+        for _ in range(100)
+    ]
+    return decisions, events
+
+
+def old_delay_rows(url: str) -> list[tuple[int, str, int, int]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT campaign_id, outcome, delay_day, count FROM delay_count")
+            )
+            return sorted((int(c), str(o), int(d), int(n)) for c, o, d, n in rows)
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_rebuilds_delay_counts_per_channel_from_the_log(database: str) -> None:
+    upgrade(database, revision="0004")
+    engine = make_engine(database)
+    try:
+        campaign_id, segment_ids, arms = setup_campaign(engine)
+        assert {a.channel for a in arms} == {"sms", "email"}
+        planned_decisions, planned_events = planned(seed=5)
+        decisions = make_decisions(campaign_id, segment_ids, arms, planned_decisions)
+        sent = make_events(decisions, planned_events)
+        expected = brute_force(decisions, sent)
+        old = Counter[tuple[int, str, int]]()
+        for _, outcome, day, n in expected.delays:
+            old[(campaign_id, outcome, day)] += n
+        with Session(engine) as session:
+            log.record_decisions(
+                session, decisions=decisions, weights=[weight(d.day) for d in decisions]
+            )
+            for i, item in enumerate(sent):  # the log as 0004 wrote it; its counts held back
+                decision = log.decision_ref(session, decision_id=item.decision_id)
+                assert decision is not None
+                log.record_event(
+                    session,
+                    event=item.event,
+                    decision=decision,
+                    window_days=WINDOW_DAYS[item.event.type],
+                    weight=weight(decision.day),
+                    received_at=START + timedelta(days=40, seconds=i),
+                    counts=log.Counts(),
+                )
+            session.execute(
+                text(
+                    "INSERT INTO delay_count (campaign_id, outcome, delay_day, count) "
+                    "VALUES (:c, :o, :d, :n)"
+                ),
+                [{"c": c, "o": o, "d": d, "n": n} for (c, o, d), n in old.items()],
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    assert {c for c, *_ in expected.delays} == {"sms", "email"}
+
+    upgrade(database)
+    engine = make_engine(database)
+    try:
+        assert current(engine) == head()
+        with Session(engine) as session:
+            migrated = sorted(statistics.delay_rows(session, campaign_id=campaign_id))
+            assert migrated == expected.delays
+            statistics.rebuild_statistics(session, campaign_id=campaign_id, weight=weight)
+            session.commit()
+            assert sorted(statistics.delay_rows(session, campaign_id=campaign_id)) == migrated
+    finally:
+        engine.dispose()
+
+    command.downgrade(alembic_config(database), "0004")
+    assert old_delay_rows(database) == sorted((*key, n) for key, n in old.items())
+    upgrade(database)
+    engine = make_engine(database)
+    try:
+        with Session(engine) as session:
+            assert sorted(statistics.delay_rows(session, campaign_id=campaign_id)) == migrated
+    finally:
+        engine.dispose()
