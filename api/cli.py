@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version as package_version
@@ -93,15 +98,34 @@ def serve(
     if secret is not None:
         typer.echo(f"first start: admin API key (shown once, keep it): {secret}")
     typer.echo(f"serving on http://{host}:{port} (docs at /docs), database {_safe(url)}")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        http="api.protocol:NoDelayHttpToolsProtocol",  # no Nagle delay (see there)
-    )
+    with _shared_metrics(workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            http="api.protocol:NoDelayHttpToolsProtocol",  # no Nagle delay (see there)
+        )
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory where their metrics meet (api.metrics),
+    unless PROMETHEUS_MULTIPROC_DIR names one already; removed afterwards."""
+    from api.metrics import MULTIPROCESS_DIR
+
+    if workers == 1 or os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="dunning-metrics-")
+    os.environ[MULTIPROCESS_DIR] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _weight(clock: Clock, cfg: CampaignConfig, day: int) -> float:

@@ -1,7 +1,14 @@
-"""Prometheus metrics (per process) and the middleware that records them."""
+"""Prometheus metrics and the middleware that records them.
+
+One process: the counters live in its memory. Several workers (`dunning-bandit serve
+--workers N`): `serve` sets PROMETHEUS_MULTIPROC_DIR before the workers start, each worker's
+prometheus_client then keeps its counters in files there, and /metrics, whichever worker
+answers, sums the files of all of them.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi import Response
@@ -11,9 +18,11 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
     "dunning_requests_total", "HTTP requests", ["route", "method", "status"], registry=REGISTRY
@@ -56,4 +65,8 @@ class RecordMetrics:
 
 
 def exposition() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    registry = REGISTRY
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
