@@ -35,16 +35,13 @@ import os
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from sqlalchemy import func
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from templates_store.db import make_engine
@@ -55,7 +52,9 @@ sys.path.insert(0, str(ROOT))  # the server helpers of the crash and multi-worke
 
 from bench_api import TEMPLATES, VARIABLES  # noqa: E402
 
+from tests.api.live import CAMPAIGN_BODY as LIVE_CAMPAIGN  # noqa: E402
 from tests.api.live import migrate_with_keys, running, server_env  # noqa: E402
+from tests.conftest import scratch_postgres  # noqa: E402
 
 DEFAULT_POSTGRES = os.environ.get(
     "DUNNING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -63,14 +62,7 @@ DEFAULT_POSTGRES = os.environ.get(
 CAMPAIGN = "load"
 SEEDED = 5_000
 KINDS = ("decide", "decide batch", "event", "event batch")
-CAMPAIGN_BODY = {
-    "key": CAMPAIGN,
-    "segment_by": ["risk", "dpd"],
-    "buckets": {"dpd": [0, 31, 61, 91]},
-    "burn_in": 0,
-    "quiet_hours": None,
-    "caps": [],
-}
+CAMPAIGN_BODY = {**LIVE_CAMPAIGN, "key": CAMPAIGN}  # every decide sends: no quiet hours, no caps
 
 
 def debtor(debtor_id: str, rnd: random.Random) -> dict[str, Any]:
@@ -85,20 +77,6 @@ def debtor(debtor_id: str, rnd: random.Random) -> dict[str, Any]:
 
 
 # --- the server -----------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(base: str) -> Iterator[str]:
-    name = f"dunning_bench_load_{os.getpid()}"
-    admin = make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def set_up(base: str, admin: str, sender: str) -> list[tuple[str, str]]:
@@ -338,7 +316,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     args = parser.parse_args()
 
-    with fresh_database(args.postgres_url) as url:
+    with scratch_postgres(args.postgres_url, f"dunning_bench_load_{os.getpid()}") as url:
         made = migrate_with_keys(url)
         log = Path(f"/tmp/dunning-bench-load-{os.getpid()}.log")
         with running(server_env(url), log, workers=args.workers) as server:

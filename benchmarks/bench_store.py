@@ -20,6 +20,7 @@ import itertools
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -29,8 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-import psycopg
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from templates_store import catalog, log
@@ -38,6 +38,9 @@ from templates_store.db import make_engine
 from templates_store.migrate import upgrade
 from templates_store.models import Decision
 from templates_store.templating import Rendition
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' database helpers
+from tests.conftest import scratch_postgres
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WINDOW_DAYS = {"open": 3, "click": 7, "pay": 14}
@@ -217,22 +220,13 @@ def sqlite_engine() -> Iterator[Engine]:
 @contextmanager
 def postgres_engine(url: str) -> Iterator[Engine]:
     """A fresh database next to the one ``url`` names; dropped afterwards."""
-    name = f"dunning_bench_{os.getpid()}"
-    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
+    with scratch_postgres(url, f"dunning_bench_{os.getpid()}") as fresh:
         upgrade(fresh)
         engine = make_engine(fresh)
         try:
             yield engine
         finally:
             engine.dispose()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -7,8 +7,12 @@ PostgreSQL tests skip when the server is unreachable, unless DUNNING_REQUIRE_POS
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get(
     "DUNNING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -42,3 +46,37 @@ def postgres_url() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return POSTGRES_URL
+
+
+def _admin(url: str) -> str:
+    """The maintenance database of the server at ``url`` (psycopg's URL form)."""
+    return (
+        make_url(url)
+        .set(drivername="postgresql", database="test")
+        .render_as_string(hide_password=False)
+    )
+
+
+def fresh_postgres(base: str, name: str, template: str | None = None) -> str:
+    """A new, empty database ``name`` (a copy of ``template`` when given) on ``base``'s server;
+    its URL."""
+    with psycopg.connect(_admin(base), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres(url: str) -> None:
+    with psycopg.connect(_admin(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_postgres(base: str, name: str) -> Iterator[str]:
+    """``fresh_postgres`` for the duration of a ``with``; dropped afterwards."""
+    url = fresh_postgres(base, name)
+    try:
+        yield url
+    finally:
+        drop_postgres(url)

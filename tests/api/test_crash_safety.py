@@ -35,7 +35,7 @@ from sqlmodel import Session, col, select
 from templates_store.db import make_engine
 from templates_store.models import Decision, Event
 from tests.api import live
-from tests.api.conftest import _drop_postgres, _fresh_postgres
+from tests.conftest import drop_postgres, fresh_postgres
 
 CLIENTS = 6
 LOAD_SECONDS = 1.5  # then the kill, once ENOUGH decisions and events were acknowledged
@@ -168,9 +168,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'crash.db'}"
         return
     base = request.getfixturevalue("postgres_url")
-    url = _fresh_postgres(base, f"dunning_crash_{os.getpid()}")
+    url = fresh_postgres(base, f"dunning_crash_{os.getpid()}")
     yield url
-    _drop_postgres(url)
+    drop_postgres(url)
 
 
 def test_kill_9_under_load_loses_nothing_acknowledged(database: str, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from sqlmodel import Session, select
 from templates_store.db import make_engine
 from templates_store.models import Event, OptOut
 from tests.api import live
-from tests.api.conftest import _drop_postgres, _fresh_postgres
+from tests.conftest import drop_postgres, fresh_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -173,9 +173,9 @@ def event_requests(
 
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[str]:
-    url = _fresh_postgres(postgres_url, f"dunning_workers_{os.getpid()}")
+    url = fresh_postgres(postgres_url, f"dunning_workers_{os.getpid()}")
     yield url
-    _drop_postgres(url)
+    drop_postgres(url)
 
 
 def test_four_workers_count_every_decision_and_event_exactly_once(

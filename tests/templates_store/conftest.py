@@ -6,32 +6,23 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import templates_store.models  # noqa: F401
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
+from tests.conftest import scratch_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres_database(postgres_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated to head."""
-    name = f"dunning_test_{os.getpid()}"
-    admin = (
-        make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(postgres_url, f"dunning_test_{os.getpid()}") as url:
+        upgrade(url)
+        yield url
 
 
 def _truncate(engine: Engine) -> None:

@@ -9,12 +9,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from templates_store import catalog, keys
@@ -22,6 +21,7 @@ from templates_store.db import make_engine
 from templates_store.migrate import current, head, upgrade
 from templates_store.models import ApiKey, Arm, Campaign, Template
 from templates_store.templating import Rendition
+from tests.conftest import scratch_postgres
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 SMS_EN = Rendition(channel="sms", locale="en", body="Pay {{ pay_url }}. Reply STOP to opt out")
@@ -297,16 +297,8 @@ def test_migrations_started_together_on_an_empty_postgresql_database_all_succeed
 ) -> None:
     """Several servers starting at once each migrate: an advisory lock makes them take turns,
     so none fails on a half-made schema (without it one of three failed with UniqueViolation)."""
-    name = f"dunning_migrate_race_{os.getpid()}"
-    admin = (
-        make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     code = "import sys\nfrom templates_store.migrate import upgrade\nupgrade(sys.argv[1])\n"
-    try:
+    with scratch_postgres(postgres_url, f"dunning_migrate_race_{os.getpid()}") as url:
         runs = [
             subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE)
             for _ in range(4)
@@ -319,6 +311,3 @@ def test_migrations_started_together_on_an_empty_postgresql_database_all_succeed
             assert_schema_matches_models(engine)
         finally:
             engine.dispose()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

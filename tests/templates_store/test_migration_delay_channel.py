@@ -11,16 +11,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from templates_store import log, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
+from tests.conftest import scratch_postgres
 from tests.templates_store.test_log_properties import (
     DEBTORS,
     SEGMENTS,
@@ -43,16 +42,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
     postgres_url: str = request.getfixturevalue("postgres_url")
-    name = f"dunning_migrate_0005_{os.getpid()}"
-    admin = (
-        make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(postgres_url, f"dunning_migrate_0005_{os.getpid()}") as url:
+        yield url
 
 
 def planned(seed: int) -> tuple[list[PlannedDecision], list[PlannedEvent]]:
