@@ -27,11 +27,10 @@ def create_campaign(
     campaign = Campaign(
         key=key, name=name, settings=settings, epoch_day=day_of(now), created_at=now
     )
-    session.add(campaign)
     try:
-        session.flush()
+        with session.begin_nested():  # a duplicate undoes only this insert
+            session.add(campaign)
     except IntegrityError as exc:
-        session.rollback()
         raise AlreadyExists(f"campaign {key!r} already exists") from exc
     return campaign
 
@@ -147,11 +146,10 @@ def create_template(
     template = Template(
         campaign_id=campaign.id, key=key, purpose=purpose, latest_version=1, created_at=now
     )
-    session.add(template)
     try:
-        session.flush()
+        with session.begin_nested():  # a duplicate undoes only this insert
+            session.add(template)
     except IntegrityError as exc:
-        session.rollback()
         raise AlreadyExists(
             f"template {key!r} already exists in campaign {campaign.key!r}"
         ) from exc

@@ -70,12 +70,14 @@ def test_campaign_keys_are_unique(engine: Engine) -> None:
         new_campaign(session)
         session.commit()
     with Session(engine) as session:
+        earlier = new_campaign(session, "earlier")  # in the same transaction, before
         with pytest.raises(catalog.AlreadyExists, match="campaign 'loans' already exists"):
             new_campaign(session)
-        # the session is usable afterwards, and the first campaign is untouched
+        # only the duplicate insert is undone: the session is usable, the earlier work kept
         other = new_campaign(session, "cards")
         session.commit()
-        assert [c.key for c in catalog.list_campaigns(session)] == ["loans", "cards"]
+        assert [c.key for c in catalog.list_campaigns(session)] == ["loans", "earlier", "cards"]
+        assert catalog.get_campaign(session, key="earlier") == earlier
         assert catalog.get_campaign(session, key="cards") == other
         assert catalog.get_campaign(session, key="nope") is None
 
