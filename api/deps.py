@@ -57,5 +57,7 @@ async def _finish(step: Callable[[], None], inline: bool) -> None:
         await run_in_threadpool(step)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session closes (and the SQLite turn passes on) when the route returns,
+# not after the answer is sent (a slow reader would hold up every request of the process)
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ContextDep = Annotated[ServiceContext, Depends(get_context)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from templates_store import prepared
 from templates_store.models import IdempotentRequest
@@ -36,8 +36,24 @@ _FIND = select(IdempotentRequest.request_hash, IdempotentRequest.response).where
     IdempotentRequest.campaign_id == bindparam("campaign_id"),
     IdempotentRequest.key == bindparam("key"),
 )
+# Forgetting expired keys must not wait for other requests: rows another transaction is
+# deleting (or claiming) are skipped on PostgreSQL; SQLite runs one writer at a time anyway.
+_EXPIRED = (
+    select(IdempotentRequest.key)
+    .where(
+        IdempotentRequest.campaign_id == bindparam("campaign"),
+        col(IdempotentRequest.created_at) < bindparam("before"),
+    )
+    .limit(100)
+    .with_for_update(skip_locked=True)
+)
 _EXPIRE = delete(_TABLE).where(
-    _TABLE.c.campaign_id == bindparam("campaign"), _TABLE.c.created_at < bindparam("before")
+    _TABLE.c.campaign_id == bindparam("campaign"), _TABLE.c.key.in_(_EXPIRED.scalar_subquery())
+)
+_EXPIRE_KEY = delete(_TABLE).where(
+    _TABLE.c.campaign_id == bindparam("campaign"),
+    _TABLE.c.key == bindparam("the_key"),
+    _TABLE.c.created_at < bindparam("before"),
 )
 _COMPLETE = (
     update(_TABLE)
@@ -67,7 +83,9 @@ def claim(
 ) -> Stored | None:
     """Claim ``key`` for this request (None), or the stored answer of the request that
     claimed it first. Keys older than ``expired_before`` are forgotten first."""
-    prepared.write(session, _EXPIRE, {"campaign": campaign_id, "before": expired_before})
+    expiry = {"campaign": campaign_id, "before": expired_before}
+    prepared.write(session, _EXPIRE, expiry)  # up to 100 others, without waiting
+    prepared.write(session, _EXPIRE_KEY, {**expiry, "the_key": key})  # this one, if expired
     row = {
         "campaign_id": campaign_id,
         "key": key,
@@ -77,12 +95,14 @@ def claim(
         "created_at": now,
     }
     dialect = session.get_bind().dialect.name
-    if session.connection().execute(_claim(dialect), row).first() is not None:
-        return None
-    found = prepared.rows(session, _FIND, {"campaign_id": campaign_id, "key": key})
-    hash_, response = found[0]
-    assert response is not None  # stored with the decisions, in the same transaction
-    return Stored(str(hash_), str(response))
+    while True:
+        if session.connection().execute(_claim(dialect), row).first() is not None:
+            return None
+        found = prepared.rows(session, _FIND, {"campaign_id": campaign_id, "key": key})
+        if found:  # else the row that conflicted was deleted (expired) since: claim again
+            hash_, response = found[0]
+            assert response is not None  # stored with the decisions, in the same transaction
+            return Stored(str(hash_), str(response))
 
 
 def complete(session: Session, *, campaign_id: int, key: str, status: int, response: str) -> None:

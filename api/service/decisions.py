@@ -176,7 +176,9 @@ def prepare(
             ) from exc
     debtor_ids = [item.debtor_id for item in items]
     locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now)
-    arms = view.arms
+    # read again after waiting for the debtors: a template change (pause, retirement, new
+    # version) that committed meanwhile holds for this decision (a cache hit otherwise)
+    arms = ctx.catalog.campaign(session, campaign_key).arms
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
     since = min(times) - timedelta(days=cfg.cap_days)
     histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)

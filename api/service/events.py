@@ -119,19 +119,14 @@ def record(
 ) -> EventOut:
     """Store one event in the session's transaction (the caller commits; with ``counts`` the
     caller also applies the statistics increments, log.apply_counts). Every ApiError is
-    raised before the first write (record_batch relies on it)."""
+    raised before the first write (record_batch relies on it): the last one, a 409 for an
+    event_id that a concurrent request stored for another campaign, when the insert did
+    nothing."""
     now = datetime.now(UTC)
     occurred = _occurred(event, now)
     existing = log.event_decision(session, event_id=event.event_id)
     if existing is not None:
-        if not _same_campaign(session, event, existing, known):
-            raise ApiError(
-                409,
-                "event_id_conflict",
-                f"event_id {event.event_id!r} is already recorded for another decision; "
-                "send this event with a new event_id",
-            )
-        return EventOut(event_id=event.event_id, status="duplicate", decision_id=existing)
+        return _duplicate(session, event, existing, known)
     decision, cfg = _target(session, event, occurred, known)
     if occurred < _aware(decision.decided_at) - EARLY_SLACK:
         raise ApiError(
@@ -150,7 +145,24 @@ def record(
         received_at=now,
         counts=counts,
     )
+    if status == "duplicate":  # stored meanwhile by a concurrent request: nothing was written
+        stored = log.event_decision(session, event_id=event.event_id)
+        assert stored is not None
+        return _duplicate(session, event, stored, known)
     return EventOut(event_id=event.event_id, status=status, decision_id=decision.id)
+
+
+def _duplicate(session: Session, event: EventIn, existing: str, known: Lookups) -> EventOut:
+    """The answer to an event whose event_id is stored (for decision ``existing``): a
+    duplicate within the campaign the request names, else a 409."""
+    if not _same_campaign(session, event, existing, known):
+        raise ApiError(
+            409,
+            "event_id_conflict",
+            f"event_id {event.event_id!r} is already recorded for another decision; "
+            "send this event with a new event_id",
+        )
+    return EventOut(event_id=event.event_id, status="duplicate", decision_id=existing)
 
 
 def record_one(session: Session, catalog: CatalogCache, event: EventIn) -> EventOut:
