@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import numpy as np
 from sqlalchemy.engine import Engine
 
@@ -63,7 +61,8 @@ class TtlCache:
 class Turn:
     """A lock that the requests of one process take turns on, awaited without blocking the
     event loop or holding a worker thread: waiters queue on an asyncio lock of their loop;
-    the holder also takes a thread lock (for requests of other event loops, e.g. tests)."""
+    the holder also takes a thread lock (for requests of other event loops, e.g. tests,
+    which poll for it)."""
 
     _thread_lock: threading.Lock = field(default_factory=threading.Lock)
     _loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
@@ -73,12 +72,10 @@ class Turn:
     async def acquire(self) -> None:
         loop_lock = self._loop_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
         await loop_lock.acquire()
-        if self._thread_lock.acquire(blocking=False):
-            return
-        try:
-            with anyio.CancelScope(shield=True):  # never leave the thread lock taken
-                await anyio.to_thread.run_sync(self._thread_lock.acquire)
-        except BaseException:
+        try:  # held by a request of another event loop (tests): poll, never block the loop
+            while not self._thread_lock.acquire(blocking=False):
+                await asyncio.sleep(0.001)
+        except BaseException:  # cancelled while waiting: nothing was taken but the loop lock
             loop_lock.release()
             raise
 
