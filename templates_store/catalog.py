@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -39,21 +38,30 @@ def get_campaign(session: Session, *, key: str) -> Campaign | None:
     return session.exec(select(Campaign).where(Campaign.key == key)).first()
 
 
-_REVISION = select(Campaign.id, Campaign.revision).where(Campaign.key == bindparam("key"))
+@dataclass(frozen=True)
+class Revision:
+    """A campaign's id, key and revision (bumped by every change to its templates)."""
+
+    id: int
+    key: str
+    revision: int
 
 
-def campaign_revision(session: Session, *, key: str) -> tuple[int, int] | None:
-    """(id, revision) of the campaign ``key``; None when there is none."""
-    found = prepared.rows(session, _REVISION, {"key": key})
-    return (int(found[0][0]), int(found[0][1])) if found else None
+_REVISION_COLUMNS = (col(Campaign.id), col(Campaign.key), col(Campaign.revision))
+_BY_KEY = select(*_REVISION_COLUMNS).where(Campaign.key == bindparam("key"))
+_BY_ID = select(*_REVISION_COLUMNS).where(col(Campaign.id) == bindparam("id"))
 
 
-_KEY = select(Campaign.key).where(col(Campaign.id) == bindparam("id"))
+def campaign_revision(session: Session, *, key: str) -> Revision | None:
+    """The campaign ``key``'s revision; None when there is no such campaign."""
+    found = prepared.rows(session, _BY_KEY, {"key": key})
+    return Revision(*found[0]) if found else None
 
 
-def campaign_key(session: Session, *, campaign_id: int) -> str | None:
-    found = prepared.rows(session, _KEY, {"id": campaign_id})
-    return str(found[0][0]) if found else None
+def campaign_revision_of(session: Session, *, campaign_id: int) -> Revision | None:
+    """The same, by the campaign's id."""
+    found = prepared.rows(session, _BY_ID, {"id": campaign_id})
+    return Revision(*found[0]) if found else None
 
 
 def list_campaigns(session: Session) -> Sequence[Campaign]:
@@ -116,7 +124,6 @@ def touch(session: Session, *, campaign_id: int) -> None:
 def _ensure_arm(session: Session, *, template: Template, channel: str) -> None:
     assert template.id is not None
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {
         "campaign_id": template.campaign_id,
         "template_id": template.id,
@@ -124,7 +131,7 @@ def _ensure_arm(session: Session, *, template: Template, channel: str) -> None:
         "key": f"{template.key}:{channel}",
     }
     session.execute(
-        insert(Arm)
+        prepared.insert(dialect, Arm.__table__)  # type: ignore[attr-defined]
         .values(values)
         .on_conflict_do_nothing(index_elements=["campaign_id", "template_id", "channel"])
     )
@@ -298,12 +305,11 @@ def segment_ids(session: Session, *, campaign_id: int, keys: Sequence[str]) -> d
     if not wanted:
         return {}
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     existing = find_segments(session, campaign_id=campaign_id, keys=wanted)
     missing = [k for k in wanted if k not in existing]
     if missing:
         session.execute(
-            insert(Segment)
+            prepared.insert(dialect, Segment.__table__)  # type: ignore[attr-defined]
             .values([{"campaign_id": campaign_id, "key": k} for k in missing])
             .on_conflict_do_nothing(index_elements=["campaign_id", "key"])
         )

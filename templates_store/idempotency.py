@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from templates_store import prepared
@@ -64,9 +63,8 @@ _COMPLETE = (
 
 @lru_cache(maxsize=4)
 def _claim(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(_TABLE)
+        prepared.insert(dialect, _TABLE)
         .on_conflict_do_nothing(index_elements=["campaign_id", "key"])
         .returning(_TABLE.c.key)
     )

@@ -21,10 +21,12 @@ CHUNK = 1_000
 
 def lock_debtors(
     session: Session, *, campaign_id: int, debtor_ids: Sequence[str], now: datetime
-) -> None:
-    """Hold the given debtors of a campaign until this transaction ends."""
+) -> bool:
+    """Hold the given debtors of a campaign until this transaction ends. True when that took
+    row locks (PostgreSQL), so the transaction may have waited for others to commit; False
+    when it already held the write lock from its start (SQLite)."""
     if session.get_bind().dialect.name != "postgresql" or not debtor_ids:
-        return
+        return False
     ordered = sorted(set(debtor_ids))
     table = DebtorLock.__table__  # type: ignore[attr-defined]
     for start in range(0, len(ordered), CHUNK):
@@ -39,3 +41,4 @@ def lock_debtors(
                 set_={"touched_at": statement.excluded.touched_at},
             )
         )
+    return True

@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, inspect, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from templates_store import prepared
@@ -103,8 +102,7 @@ def insert_into(session: Session, model: type[SQLModel]) -> Any:
 
 @lru_cache(maxsize=32)
 def _insert(dialect: str, table: Table) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table)
+    return prepared.insert(dialect, table)
 
 
 def add_decision_stats(
@@ -449,15 +447,15 @@ _LOCK_DECISION = (
 
 @lru_cache(maxsize=4)
 def _insert_event(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = Event.__table__  # type: ignore[attr-defined]
-    return insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.id)
+    statement = prepared.insert(dialect, table).on_conflict_do_nothing(index_elements=["event_id"])
+    return statement.returning(table.c.id)
 
 
 @lru_cache(maxsize=4)
 def _insert_opt_out(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(OptOut.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+    table = OptOut.__table__  # type: ignore[attr-defined]
+    return prepared.insert(dialect, table).on_conflict_do_nothing(
         index_elements=["campaign_id", "debtor_id", "channel"]
     )
 

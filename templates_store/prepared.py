@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 from sqlmodel import Session
 
@@ -28,3 +30,8 @@ def write(
         session.connection().execute(statement, dict(params))
     else:
         session.connection().execute(statement, [dict(p) for p in params])
+
+
+def insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` in the dialect's own flavour (which has ON CONFLICT)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

@@ -10,7 +10,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 from sqlmodel import Session, SQLModel
 
@@ -58,8 +57,7 @@ def _upsert(
     dialect: str, table: Table, key_columns: tuple[str, ...], increment_columns: tuple[str, ...]
 ) -> Executable:
     """The upsert of ``table``, built once (building and compiling it per call cost ~1 ms)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
+    statement = prepared.insert(dialect, table)
     update = {c: table.c[c] + statement.excluded[c] for c in increment_columns}
     upsert: Executable = statement.on_conflict_do_update(
         index_elements=list(key_columns), set_=update

@@ -83,22 +83,23 @@ class CatalogCache:
         found = catalog.campaign_revision(session, key=key)
         if found is None:
             raise not_found("campaign", key)
+        return self._view(session, found)
 
+    def campaign_by_id(self, session: Session, campaign_id: int) -> CampaignView:
+        """The same for a campaign known to exist (e.g. a decision's)."""
+        found = catalog.campaign_revision_of(session, campaign_id=campaign_id)
+        assert found is not None, campaign_id
+        return self._view(session, found)
+
+    def _view(self, session: Session, found: catalog.Revision) -> CampaignView:
         def build() -> CampaignView:
-            row = campaigns.load(session, key)
-            assert row.id is not None
-            arms = catalog.campaign_arms(session, campaign_id=row.id)
+            row = campaigns.load(session, found.key)
+            arms = catalog.campaign_arms(session, campaign_id=found.id)
             return CampaignView(campaigns.config(row), arms)
 
         # a change committed between the two reads is newer than the revision it is kept
         # under: harmless, as revisions only grow and the next request reads the new one
-        return self.campaigns.get_or(found, build)
-
-    def campaign_by_id(self, session: Session, campaign_id: int) -> CampaignView:
-        """The same for a campaign known to exist (e.g. a decision's)."""
-        key = catalog.campaign_key(session, campaign_id=campaign_id)
-        assert key is not None, campaign_id
-        return self.campaign(session, key)
+        return self.campaigns.get_or((found.id, found.revision), build)
 
     def renditions_of(self, session: Session, version_id: int) -> list[Rendition]:
         return self.renditions.get_or(

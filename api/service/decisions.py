@@ -175,10 +175,11 @@ def prepare(
                 422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
             ) from exc
     debtor_ids = [item.debtor_id for item in items]
-    locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now)
-    # read again after waiting for the debtors: a template change (pause, retirement, new
-    # version) that committed meanwhile holds for this decision (a cache hit otherwise)
-    arms = ctx.catalog.campaign(session, campaign_key).arms
+    arms = view.arms
+    if locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now):
+        # read again after waiting for the debtors: a template change (pause, retirement,
+        # new version) that committed meanwhile holds for this decision (a cache hit else)
+        arms = ctx.catalog.campaign(session, campaign_key).arms
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
     since = min(times) - timedelta(days=cfg.cap_days)
     histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)

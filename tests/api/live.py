@@ -24,7 +24,7 @@ from sqlmodel import Session
 from templates_store import catalog, keys, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
-from tests.api.conftest import FIRM, FRIENDLY
+from tests.api.conftest import FIRM, FRIENDLY, VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("dunning-bandit")
@@ -37,12 +37,6 @@ CAMPAIGN_BODY: dict[str, Any] = {
     "burn_in": 0,
     "quiet_hours": None,
     "caps": [],
-}
-VARIABLES = {
-    "name": "Ada",
-    "amount_due": "$120.00",
-    "pay_url": "https://pay.example/x",
-    "opt_out_url": "https://pay.example/stop",
 }
 
 
