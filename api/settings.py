@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         ge=0,
         description="how stale the pooled prior and delay model of a campaign may be",
     )
+    allocation_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="how long a single decide may reuse the allocation an earlier decide of the "
+        "same segment and eligibility drew from (0: every decide reads its statistics)",
+    )
     key_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -52,6 +52,18 @@ def group_champion(mask: BoolArray, config: DecisionConfig) -> IntArray:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """One debtor's final allocation, ready to draw from: ``allocation`` (K,) after burn-in,
+    control share and floor; ``control`` the probability that a decision is a control
+    decision; ``champion`` the eligible champion arm (-1 for none). Immutable, so a caller may
+    keep it and draw from it again for another debtor of the same segment and mask."""
+
+    allocation: FloatArray
+    control: float
+    champion: int
+
+
+@dataclass(frozen=True)
 class BatchDecision:
     """Per debtor: ``arm`` (N,) (-1 when nothing is eligible), ``propensity`` (N,),
     ``control`` (N,) whether the control group routed it; per group: ``groups`` and
@@ -62,6 +74,7 @@ class BatchDecision:
     control: BoolArray
     groups: Groups
     allocation: FloatArray
+    settled: Settled | None = None  # for a single debtor: what its draw was made from
 
 
 def in_burn_in(groups: Groups, sends: FloatArray, burn_in: int) -> BoolArray:
@@ -157,18 +170,11 @@ def decide_groups(
     return BatchDecision(arm, propensity, is_control, groups, allocation)
 
 
-def decide_one(
-    base: FloatArray,
-    groups: Groups,
-    sends: FloatArray,
-    config: DecisionConfig,
-    rng: np.random.Generator,
-) -> BatchDecision:
-    """``decide_groups`` for a single debtor (one group), on its (K,) row: the same
-    arithmetic in the same order and the same draws from ``rng``, so the same decision
-    (tests/bandit/test_decide_properties.py), without the grouped machinery."""
+def settle_one(
+    base: FloatArray, groups: Groups, sends: FloatArray, config: DecisionConfig
+) -> Settled:
+    """``mix`` for a single group, on its (K,) row: burn-in, control share and floor."""
     mask = groups.mask[0]
-    arms = len(mask)
     uniform = mask / max(float(np.count_nonzero(mask)), 1.0)
     alloc = base[0]
     if config.burn_in > 0 and bool((mask & (sends[groups.segment[0]] < config.burn_in)).any()):
@@ -184,22 +190,43 @@ def decide_one(
         floor = config.exploration_floor
         alloc = floor * uniform + (1.0 - floor) * alloc
         control = (1.0 - floor) * control
-    alloc = np.where(mask, alloc, 0.0)
-    # draw: as ``draw`` for one row (rng.random() is the first value of rng.random(1))
+    final = np.where(mask, alloc, 0.0)
+    final.setflags(write=False)
+    return Settled(final, control, champion)
+
+
+def draw_one(settled: Settled, groups: Groups, rng: np.random.Generator) -> BatchDecision:
+    """``draw`` for one debtor from its settled allocation (rng.random() is the first value of
+    rng.random(1), so the same draws as ``draw``)."""
+    alloc = settled.allocation
     cumulative = alloc.cumsum()
     total = float(cumulative[-1])
     u = (1.0 - rng.random()) * total
-    arm = -1 if total <= 0 else min(int(np.count_nonzero(cumulative < u)), arms - 1)
+    arm = -1 if total <= 0 else min(int(np.count_nonzero(cumulative < u)), len(alloc) - 1)
     propensity = 0.0 if arm < 0 else float(alloc[arm])
     is_control = False
-    if control > 0:
+    if settled.control > 0:
         coin = rng.random()
-        chosen = arm == champion
-        is_control = chosen and coin * (propensity if chosen else 1.0) < control
+        chosen = arm == settled.champion
+        is_control = chosen and coin * (propensity if chosen else 1.0) < settled.control
     return BatchDecision(
         np.array([arm], dtype=np.int64),
         np.array([propensity]),
         np.array([is_control]),
         groups,
         alloc[None],
+        settled,
     )
+
+
+def decide_one(
+    base: FloatArray,
+    groups: Groups,
+    sends: FloatArray,
+    config: DecisionConfig,
+    rng: np.random.Generator,
+) -> BatchDecision:
+    """``decide_groups`` for a single debtor (one group), on its (K,) row: the same
+    arithmetic in the same order and the same draws from ``rng``, so the same decision
+    (tests/bandit/test_decide_properties.py), without the grouped machinery."""
+    return draw_one(settle_one(base, groups, sends, config), groups, rng)

@@ -293,6 +293,15 @@ def _failures(
 ) -> dict[str, BoolArray]:
     """(N, K) per rule code (``CODES``): True where that rule excludes the arm at ``now``."""
     n, k = len(debtors), len(catalog.templates)
+    fails = _rule_failures(catalog, rules, debtors, now)
+    return {code: np.broadcast_to(fails[code], (n, k)) for code in CODES}
+
+
+def _rule_failures(
+    catalog: ArmCatalog, rules: ContactRules, debtors: Sequence[Debtor], now: int
+) -> dict[str, BoolArray]:
+    """``_failures`` before broadcasting: each rule's array is (N, K), (1, K) or (N, 1)."""
+    n, k = len(debtors), len(catalog.templates)
     arm_channel = np.array([CHANNELS.index(c) for c in catalog.channels], dtype=np.intp)
 
     def by_channel(test: Callable[[Debtor, str], bool]) -> BoolArray:
@@ -322,7 +331,7 @@ def _failures(
         "quiet_hours": column(rules.is_quiet(zones[d.timezone]) for d in debtors),
         "frequency_cap": ~_caps_ok(rules.caps, debtors, now)[:, arm_channel],
     }
-    return {code: np.broadcast_to(fails[code], (n, k)) for code in CODES}
+    return fails
 
 
 def batch_masks(
@@ -331,8 +340,8 @@ def batch_masks(
     """(N, K) masks, row i equal to ``eligibility(catalog, rules, debtors[i], now).mask``, in
     one vectorised pass over debtors, arms and contacts, without reasons."""
     excluded = np.zeros((len(debtors), len(catalog.templates)), dtype=np.bool_)
-    for fails in _failures(catalog, rules, debtors, _us(now)).values():
-        excluded |= fails
+    for fails in _rule_failures(catalog, rules, debtors, _us(now)).values():
+        excluded |= fails  # broadcasts rows (1, K) and columns (N, 1)
     return ~excluded
 
 

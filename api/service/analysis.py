@@ -15,8 +15,9 @@ from sqlmodel import Session
 from api.errors import ApiError, not_found
 from api.schemas import ArmOut, ArmsOut
 from api.service import campaigns, evidence
+from api.service.allocations import decision_config, policy_for
 from api.service.context import ServiceContext
-from api.service.decisions import LONG_AGO, arm_catalog, decision_config, policy_for
+from api.service.preparation import LONG_AGO, arm_catalog
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.stats import ArmStats

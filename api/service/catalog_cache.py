@@ -69,6 +69,7 @@ class CampaignView:
 
     config: CampaignConfig
     arms: list[ArmInfo]
+    revision: int
 
 
 @dataclass
@@ -95,7 +96,7 @@ class CatalogCache:
         def build() -> CampaignView:
             row = campaigns.load(session, found.key)
             arms = catalog.campaign_arms(session, campaign_id=found.id)
-            return CampaignView(campaigns.config(row), arms)
+            return CampaignView(campaigns.config(row), arms, found.revision)
 
         # a change committed between the two reads is newer than the revision it is kept
         # under: harmless, as revisions only grow and the next request reads the new one

@@ -134,3 +134,16 @@ def test_quiet_hours_answer_no_send_with_reasons(api: Api) -> None:
     assert r.status_code == 200 and body["send"] is False
     assert {x["code"] for x in body["reasons"]} == {"quiet_hours"}
     assert body["next_allowed_at"] == "2026-11-25T13:00:00Z"
+
+
+def test_a_batch_reports_a_render_error_per_item_even_a_batch_of_one(api: Api) -> None:
+    setup_campaign(api)
+    broken = debtor("d-broken", variables={"name": "Ada"})  # no pay_url: nothing renders
+    r = api.post("/v1/campaigns/loans/decisions", "sender", broken)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "render_error"
+    for items in ([broken], [debtor("d-fine"), broken]):
+        r = api.post("/v1/campaigns/loans/decisions/batch", "sender", {"items": items})
+        assert r.status_code == 200, r.text
+        *fine, last = r.json()["results"]
+        assert [x["send"] for x in fine] == [True] * len(fine)
+        assert last["send"] is False and [x["code"] for x in last["reasons"]] == ["render_error"]

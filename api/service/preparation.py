@@ -1,0 +1,176 @@
+"""Everything known about a decide before the policy runs: each item's time and segment,
+the debtors' contact histories and opt-outs, and the eligibility masks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlmodel import Session
+
+from api.errors import ApiError
+from api.schemas import DecideIn
+from api.service.campaigns import CampaignConfig
+from api.service.context import ServiceContext
+from api.service.segments import SegmentError, segment_key
+from bandit.eligibility import (
+    ArmCatalog,
+    Contact,
+    Debtor,
+    UnknownTimezone,
+    batch_masks,
+    load_zone,
+)
+from templates_store import catalog, locks, log
+from templates_store.catalog import ArmInfo
+
+EARLIEST_BACKFILL = timedelta(days=5 * 365)
+LATEST_FUTURE = timedelta(days=1)
+LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def item_time(item: DecideIn, now: datetime, index: int | None) -> datetime:
+    at = _aware(item.at) if item.at is not None else now
+    if at < now - EARLIEST_BACKFILL or at > now + LATEST_FUTURE:
+        raise ApiError(
+            422,
+            "bad_time",
+            f"{_where(index)}at must be within 5 years before and 1 day after now",
+            {"index": index},
+        )
+    return at.astimezone(UTC)
+
+
+def _where(index: int | None) -> str:
+    return "" if index is None else f"items[{index}]."
+
+
+def arm_catalog(arms: Sequence[ArmInfo]) -> ArmCatalog:
+    return ArmCatalog(
+        templates=tuple(a.template for a in arms),
+        channels=tuple(a.channel for a in arms),
+        marketing=tuple(a.purpose == "marketing" for a in arms),
+        active=tuple(a.status == "active" for a in arms),
+        locales=tuple(a.locales for a in arms),
+    )
+
+
+def debtor_of(
+    item: DecideIn, history: list[log.Contact], opted: set[str], first_sent: bool, first: str | None
+) -> Debtor:
+    contacts = tuple(Contact(c.at, c.channel, c.template) for c in history)
+    if first is not None and first_sent and not any(c.template == first for c in contacts):
+        contacts = (Contact(LONG_AGO, "letter", first), *contacts)  # sent before the cap window
+    jurisdiction = item.jurisdiction
+    if jurisdiction is None and isinstance(item.attributes.get("state"), str):
+        jurisdiction = str(item.attributes["state"])
+    return Debtor(
+        channels=frozenset(item.channels),
+        timezone=item.timezone,
+        locale=item.locale,
+        marketing_consent=item.marketing_consent,
+        opted_out=frozenset(item.opted_out) | frozenset(opted),
+        jurisdiction=jurisdiction,
+        history=contacts,
+    )
+
+
+@dataclass
+class Prepared:
+    """Everything known about the batch before the policy runs."""
+
+    cfg: CampaignConfig
+    arms: list[ArmInfo]
+    revision: int  # of the campaign's catalog, which ``arms`` are
+    times: list[datetime]
+    segments: list[str]
+    segment_ids: dict[str, int]
+    debtors: list[Debtor]
+    masks: np.ndarray
+
+
+def prepare(
+    session: Session,
+    ctx: ServiceContext,
+    campaign_key: str,
+    items: Sequence[DecideIn],
+    now: datetime,
+    batch: bool,
+) -> Prepared:
+    view = ctx.catalog.campaign(session, campaign_key)
+    cfg = view.config
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.debtor_id in seen:
+            raise ApiError(
+                422,
+                "duplicate_debtor",
+                f"items[{i}].debtor_id {item.debtor_id!r} appears twice in one batch",
+                {"index": i},
+            )
+        seen.add(item.debtor_id)
+        try:
+            load_zone(item.timezone)
+        except UnknownTimezone as exc:
+            raise ApiError(
+                422,
+                "unknown_timezone",
+                f"{_where(i if batch else None)}timezone: {exc}",
+                {"index": i},
+            ) from exc
+    times = [item_time(item, now, i if batch else None) for i, item in enumerate(items)]
+    segments = []
+    for i, item in enumerate(items):
+        try:
+            segments.append(segment_key(cfg.settings, item.attributes, item.segment))
+        except SegmentError as exc:
+            raise ApiError(
+                422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
+            ) from exc
+    debtor_ids = [item.debtor_id for item in items]
+    if locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now):
+        # read again after waiting for the debtors: a template change (pause, retirement,
+        # new version) that committed meanwhile holds for this decision (a cache hit else)
+        view = ctx.catalog.campaign(session, campaign_key)
+    arms = view.arms
+    segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
+    since = min(times) - timedelta(days=cfg.cap_days)
+    histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)
+    opted = log.opted_out(session, campaign_id=cfg.id, debtor_ids=debtor_ids)
+    first = cfg.rules.first_contact_template
+    first_sent: set[str] = set()
+    if first is not None:
+        template = catalog.get_template(session, campaign_id=cfg.id, key=first)
+        if template is not None and template.id is not None:
+            first_sent = log.debtors_contacted_with(
+                session, campaign_id=cfg.id, template_id=template.id, debtor_ids=debtor_ids
+            )
+    debtors = [
+        debtor_of(
+            item,
+            histories.get(item.debtor_id, []),
+            opted.get(item.debtor_id, set()),
+            item.debtor_id in first_sent,
+            first,
+        )
+        for item in items
+    ]
+    arm_cat = arm_catalog(arms)
+    if not arms:
+        masks = np.zeros((len(items), 0), dtype=bool)
+    elif len(set(times)) == 1:
+        masks = batch_masks(arm_cat, cfg.rules, debtors, times[0])
+    else:
+        masks = np.stack(
+            [
+                batch_masks(arm_cat, cfg.rules, [d], t)[0]
+                for d, t in zip(debtors, times, strict=True)
+            ]
+        )
+    return Prepared(cfg, arms, view.revision, times, segments, segment_ids, debtors, masks)
