@@ -56,15 +56,14 @@ REPLAYED = {
 }
 
 
-def _json(body: str) -> Response:
+def _json(body: str, headers: dict[str, str] | None = None) -> Response:
     """An answer serialised by its own model: FastAPI would validate the model it was built
     from again before serialising it (0.1 ms for one decision, more than the draw)."""
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _answer(answer: idempotency.Answer) -> Response:
-    headers = {"Idempotent-Replayed": "true" if answer.replayed else "false"}
-    return Response(answer.body, media_type="application/json", headers=headers)
+    return _json(answer.body, {"Idempotent-Replayed": "true" if answer.replayed else "false"})
 
 
 @router.post(

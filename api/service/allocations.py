@@ -89,12 +89,11 @@ class PolicyPass:
         return lambda: ctx.allocations.put(key, Reused(settled, snapshot_id))
 
 
-def reuse_key(
-    ctx: ServiceContext, p: Prepared, rows: np.ndarray, *, batch: bool
-) -> Hashable | None:
+def reuse_key(p: Prepared, rows: np.ndarray, *, batch: bool) -> Hashable | None:
     """(campaign, catalog revision, segment, eligibility mask, day) of a single decide; None
-    for a batch, even of one (its one pass serves all of it), or when reuse is off."""
-    if batch or len(rows) != 1 or ctx.allocations.seconds <= 0:
+    for a batch, even of one (its one pass serves all of it). With reuse off (a bound of 0)
+    the cache itself neither keeps nor finds anything."""
+    if batch or len(rows) != 1:
         return None
     i = int(rows[0])
     segment = p.segment_ids[p.segments[i]]
@@ -106,7 +105,7 @@ def run(
     session: Session, ctx: ServiceContext, p: Prepared, rows: np.ndarray, *, batch: bool
 ) -> PolicyPass:
     """Draw an arm for each sendable row (indices into the decide's items)."""
-    key = reuse_key(ctx, p, rows, batch=batch)
+    key = reuse_key(p, rows, batch=batch)
     involved = sorted({p.segment_ids[p.segments[i]] for i in rows})
     row_of = {sid: r for r, sid in enumerate(involved)}
     seg_rows = np.array([row_of[p.segment_ids[p.segments[i]]] for i in rows], dtype=np.int64)
