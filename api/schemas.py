@@ -81,7 +81,10 @@ class ControlIn(Strict):
 
 
 def _default_caps() -> list[CapIn]:
+    """A campaign that sets no caps: at most one contact per debtor a day on any channel,
+    Regulation F's 7 calls in 7 days, and Massachusetts' 2 calls in 7 days. ``[]``: none."""
     return [
+        CapIn(channel="*", max=1, days=1),
         CapIn(channel="voice", max=7, days=7),
         CapIn(channel="voice", max=2, days=7, jurisdiction="MA"),
     ]

@@ -6,7 +6,6 @@ an argument; times are compared as whole microseconds since the epoch, so window
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,16 +15,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from numpy.typing import NDArray
 
+from bandit.caps import MAX_CAP_DAYS, Cap, caps_ok, contact_times, free_at, peak
+from bandit.channels import ALL_CHANNELS, CHANNELS
+
+__all__ = ["ALL_CHANNELS", "CHANNELS", "MAX_CAP_DAYS", "Cap"]
+
 BoolArray = NDArray[np.bool_]
 Reason = tuple[str, str, "datetime | None"]  # (code, detail, until)
 
-CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "push", "voice")
-ALL_CHANNELS = "*"
 CODES: tuple[str, ...] = (
     "inactive", "no_consent", "opted_out", "marketing_consent",
     "locale_missing", "first_contact", "quiet_hours", "frequency_cap",
 )  # fmt: skip
-MAX_CAP_DAYS = 36525.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
@@ -41,35 +42,6 @@ def _us(at: datetime) -> int:
 
 def _at(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
-
-
-@dataclass(frozen=True)
-class Cap:
-    """At most ``max`` contacts in any rolling window of ``days`` days on ``channel`` ("*": all
-    channels together), for debtors of ``jurisdiction`` only (None: everyone)."""
-
-    channel: str
-    max: int
-    days: float
-    jurisdiction: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.channel != ALL_CHANNELS and self.channel not in CHANNELS:
-            allowed = ", ".join(CHANNELS)
-            raise ValueError(f"cap channel must be one of {allowed} or '*', got {self.channel!r}")
-        if isinstance(self.max, bool) or not isinstance(self.max, int) or self.max < 0:
-            raise ValueError(f"cap max must be a whole number of contacts >= 0, got {self.max!r}")
-        if not 0 < self.days <= MAX_CAP_DAYS:
-            raise ValueError(f"cap days must be > 0 and <= {MAX_CAP_DAYS:g}, got {self.days!r}")
-
-    @property
-    def window_us(self) -> int:
-        """The window length in microseconds."""
-        return timedelta(days=self.days) // _US
-
-    def applies(self, channel: str, jurisdiction: str | None) -> bool:
-        """Whether this cap limits sends on ``channel`` to a debtor of ``jurisdiction``."""
-        return self.channel in (ALL_CHANNELS, channel) and self.jurisdiction in (None, jurisdiction)
 
 
 @dataclass(frozen=True)
@@ -217,27 +189,6 @@ def next_outside_quiet_hours(rules: ContactRules, zone: ZoneInfo, at: datetime) 
     return None
 
 
-def _in_window(times: Sequence[int], window: int, at: int) -> int:
-    """Contacts in (at - window, at]; ``times`` sorted."""
-    return bisect.bisect_right(times, at) - bisect.bisect_right(times, at - window)
-
-
-def _cap_free_at(times: Sequence[int], cap: Cap, at: int) -> int | None:
-    """Earliest instant >= ``at`` with fewer than ``cap.max`` contacts in its window (None:
-    never): the count only falls when a contact rolls out (its time + window), so it is ``at``
-    or one of those."""
-    window = cap.window_us
-    candidates = [at, *(t + window for t in times if t + window > at)] if cap.max else []
-    return next((u for u in candidates if _in_window(times, window, u) < cap.max), None)
-
-
-def _contact_times(history: Sequence[Contact]) -> dict[str, list[int]]:
-    """Sorted send times (microseconds) per channel, and over all channels under "*"."""
-    every = [(c.channel, _us(c.at)) for c in history]
-    keys = (*CHANNELS, ALL_CHANNELS)
-    return {k: sorted(t for c, t in every if k in (c, ALL_CHANNELS)) for k in keys}
-
-
 def _wait(
     rules: ContactRules, zone: ZoneInfo, times: dict[str, list[int]], caps: list[Cap], now: int
 ) -> int | None:
@@ -249,7 +200,7 @@ def _wait(
             return None
         start = t = _us(opens)
         for cap in caps:
-            free = _cap_free_at(times.get(cap.channel, []), cap, t)
+            free = free_at(times.get(cap.channel, []), cap, t)
             if free is None:
                 return None
             t = free
@@ -268,24 +219,6 @@ def _pick_locale(available: frozenset[str], locale: str, fallback: str | None) -
 def _bools(values: Iterable[object], rows: int, columns: int) -> BoolArray:
     """A (rows, columns) bool array from a flat or nested iterable."""
     return np.array(list(values), dtype=np.bool_).reshape(rows, columns)
-
-
-def _caps_ok(caps: Sequence[Cap], debtors: Sequence[Debtor], now: int) -> BoolArray:
-    """(N, C) whether a send now on each channel keeps each debtor within every cap."""
-    n = len(debtors)
-    ok = np.ones((n, len(CHANNELS)), dtype=np.bool_)
-    owner = np.array([i for i, d in enumerate(debtors) for _ in d.history], dtype=np.intp)
-    at = np.array([_us(c.at) for d in debtors for c in d.history], dtype=np.int64)
-    channel = np.array([c.channel for d in debtors for c in d.history], dtype=np.str_)
-    for cap in caps:
-        inside = (at > now - cap.window_us) & (at <= now)
-        if cap.channel != ALL_CHANNELS:
-            inside &= channel == cap.channel
-        over = np.bincount(owner[inside], minlength=n) >= cap.max
-        over &= np.array([cap.jurisdiction in (None, d.jurisdiction) for d in debtors], dtype=bool)
-        columns = slice(None) if cap.channel == ALL_CHANNELS else CHANNELS.index(cap.channel)
-        ok[over, columns] = False
-    return ok
 
 
 def _failures(
@@ -329,7 +262,12 @@ def _rule_failures(
         "first_contact": row(first is not None and t != first for t in catalog.templates)
         & ~column(any(c.template == first for c in d.history) for d in debtors),
         "quiet_hours": column(rules.is_quiet(zones[d.timezone]) for d in debtors),
-        "frequency_cap": ~_caps_ok(rules.caps, debtors, now)[:, arm_channel],
+        "frequency_cap": ~caps_ok(
+            rules.caps,
+            [[(c.channel, _us(c.at)) for c in d.history] for d in debtors],
+            [d.jurisdiction for d in debtors],
+            now,
+        )[:, arm_channel],
     }
     return fails
 
@@ -352,10 +290,10 @@ def _cap_reasons(
     reasons: list[Reason] = []
     for cap in caps:
         column = times.get(cap.channel, [])
-        count = _in_window(column, cap.window_us, now)
+        count = peak(column, cap.window_us, now)
         if count < cap.max:
             continue
-        free = _cap_free_at(column, cap, now)
+        free = free_at(column, cap, now)
         until = None if free is None else _at(free)
         what = f"{channel} contacts" if cap.channel != ALL_CHANNELS else "contacts on all channels"
         where = f" ({cap.jurisdiction})" if cap.jurisdiction else ""
@@ -396,7 +334,7 @@ def eligibility(
     when = "never" if quiet_until is None else quiet_until.isoformat()
     detail = f"{local:%H:%M} in {debtor.timezone} is within quiet hours {window}; next at {when}"
     quiet: Reason = ("quiet_hours", detail, quiet_until)
-    times = _contact_times(debtor.history)
+    times = contact_times([(c.channel, _us(c.at)) for c in debtor.history])
     caps = {c: [cap for cap in rules.caps if cap.applies(c, debtor.jurisdiction)] for c in CHANNELS}
     capped = {c: _cap_reasons(caps[c], times, c, now_us) for c in set(catalog.channels)}
     exclusions: list[Exclusion] = []

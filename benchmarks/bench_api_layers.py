@@ -30,8 +30,9 @@ from api.service import decisions
 asgi, service = [], []
 _decide = decisions.decide
 if os.environ["LAYERS_MODE"] == "constant":
-    def _decide(session, ctx, campaign, items, *, batch, before_commit=None):
-        return [DecideOut(send=False, segment="x", reasons=[], decided_at=datetime.now(UTC))]
+    def _decide(session, ctx, campaign, items, *, batch, render, before_commit=None):
+        answer = DecideOut(send=False, segment="x", reasons=[], decided_at=datetime.now(UTC))
+        return render([answer]).encode()
 
 def timed(*args, **kwargs):
     t = time.perf_counter()

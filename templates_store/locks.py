@@ -22,10 +22,14 @@ CHUNK = 1_000
 def lock_debtors(
     session: Session, *, campaign_id: int, debtor_ids: Sequence[str], now: datetime
 ) -> bool:
-    """Hold the given debtors of a campaign until this transaction ends. True when that took
-    row locks (PostgreSQL), so the transaction may have waited for others to commit; False
-    when it already held the write lock from its start (SQLite)."""
-    if session.get_bind().dialect.name != "postgresql" or not debtor_ids:
+    """Hold the given debtors of a campaign until this transaction ends. True when this may
+    have waited for other transactions to commit (PostgreSQL row locks; SQLite's write lock
+    when the transaction had not begun yet); False when it already held the lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        began = session.in_transaction()
+        session.connection()  # SQLite: BEGIN IMMEDIATE, the write lock, is held from here on
+        return not began
+    if not debtor_ids:
         return False
     ordered = sorted(set(debtor_ids))
     table = DebtorLock.__table__  # type: ignore[attr-defined]

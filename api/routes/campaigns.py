@@ -19,8 +19,9 @@ from api.schemas import (
     TemplateUpdate,
 )
 from api.service import campaigns, templates
+from api.text_route import TextRoute
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=TextRoute)
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 TemplateKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the template's key")]
 Admin = Depends(require())

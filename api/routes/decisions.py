@@ -23,8 +23,9 @@ from api.schemas import (
     EventOut,
 )
 from api.service import analysis, decisions, events, idempotency
+from api.text_route import TextRoute
 
-router = APIRouter(tags=["decisions"])
+router = APIRouter(tags=["decisions"], route_class=TextRoute)
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 Sender = Depends(require("sender"))
 Analyst = Depends(require("analyst"))
@@ -56,10 +57,18 @@ REPLAYED = {
 }
 
 
-def _json(body: str, headers: dict[str, str] | None = None) -> Response:
+def _json(body: str | bytes, headers: dict[str, str] | None = None) -> Response:
     """An answer serialised by its own model: FastAPI would validate the model it was built
     from again before serialising it (0.1 ms for one decision, more than the draw)."""
     return Response(body, media_type="application/json", headers=headers)
+
+
+def _one_answer(answers: list[DecideOut]) -> str:
+    return answers[0].model_dump_json()
+
+
+def _batch_answer(answers: list[DecideOut]) -> str:
+    return DecideBatchOut(results=answers).model_dump_json()
 
 
 def _answer(answer: idempotency.Answer) -> Response:
@@ -82,7 +91,7 @@ def decide(
     """The next message for one debtor, or no-send with every reason (sender)."""
     if idempotency_key is None:
         return _json(
-            decisions.decide(session, ctx, campaign, [body], batch=False)[0].model_dump_json()
+            decisions.decide(session, ctx, campaign, [body], batch=False, render=_one_answer)
         )
     return _answer(
         idempotency.decide_once(
@@ -93,7 +102,7 @@ def decide(
             batch=False,
             key=idempotency_key,
             request_hash=idempotency.fingerprint(body),
-            render=lambda answers: answers[0].model_dump_json(),
+            render=_one_answer,
         )
     )
 
@@ -114,8 +123,9 @@ def decide_batch(
     """The same for up to 10,000 debtors in one vectorised pass; results in order (sender)."""
     check_batch_size(len(body.items), ctx.settings.max_batch, "items")
     if idempotency_key is None:
-        answers = decisions.decide(session, ctx, campaign, body.items, batch=True)
-        return _json(DecideBatchOut(results=answers).model_dump_json())
+        return _json(
+            decisions.decide(session, ctx, campaign, body.items, batch=True, render=_batch_answer)
+        )
     return _answer(
         idempotency.decide_once(
             session,
@@ -125,7 +135,7 @@ def decide_batch(
             batch=True,
             key=idempotency_key,
             request_hash=idempotency.fingerprint(body),
-            render=lambda answers: DecideBatchOut(results=answers).model_dump_json(),
+            render=_batch_answer,
         )
     )
 

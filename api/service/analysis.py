@@ -16,6 +16,7 @@ from api.errors import ApiError, not_found
 from api.schemas import ArmOut, ArmsOut
 from api.service import campaigns, evidence
 from api.service.allocations import decision_config, policy_for
+from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import LONG_AGO, arm_catalog
 from bandit.decide import decide_batch
@@ -23,7 +24,8 @@ from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from templates_store import catalog, log, statistics
-from templates_store.models import Campaign, Snapshot
+from templates_store.catalog import ArmInfo
+from templates_store.models import Campaign, Decision, Snapshot
 
 EXPORT_COLUMNS = (
     "decision_id",
@@ -123,6 +125,33 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     return ArmsOut(segment=segment, objective=objective, arms=result)
 
 
+def _counted_contacts(
+    session: Session, decision: Decision, cfg: CampaignConfig, infos: list[ArmInfo], at: datetime
+) -> tuple[Contact, ...]:
+    """The contacts the decision's rules counted: stored with it (later ones included, as
+    the caps count them); for decisions stored before that, its earlier sends."""
+    stored = decision.audit.get("contacts")
+    if stored is not None:
+        return tuple(Contact(datetime.fromisoformat(t), c, k) for t, c, k in stored)
+    history = log.debtor_contacts(
+        session,
+        campaign_id=cfg.id,
+        debtor_ids=[decision.debtor_id],
+        since=at - timedelta(days=cfg.cap_days),
+    )
+    earlier = tuple(
+        Contact(c.at, c.channel, c.template) for c in history[decision.debtor_id] if c.at < at
+    )
+    first = cfg.rules.first_contact_template
+    if (
+        first
+        and not any(c.template == first for c in earlier)
+        and decision.arm_id not in {a.arm_id for a in infos if a.template == first}
+    ):
+        earlier = (Contact(LONG_AGO, "letter", first), *earlier)
+    return earlier
+
+
 def audit(session: Session, decision_id: str) -> dict[str, Any]:
     """Everything a compliance officer asks about one decision."""
     decision = log.get_decision(session, decision_id=decision_id)
@@ -140,22 +169,7 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
         else decision.decided_at.replace(tzinfo=UTC)
     )
     inputs = decision.audit
-    history = log.debtor_contacts(
-        session,
-        campaign_id=campaign.id,
-        debtor_ids=[decision.debtor_id],
-        since=at - timedelta(days=cfg.cap_days),
-    )
-    earlier = tuple(
-        Contact(c.at, c.channel, c.template) for c in history[decision.debtor_id] if c.at < at
-    )
-    first = cfg.rules.first_contact_template
-    if (
-        first
-        and not any(c.template == first for c in earlier)
-        and decision.arm_id not in {a.arm_id for a in infos if a.template == first}
-    ):
-        earlier = (Contact(LONG_AGO, "letter", first), *earlier)
+    earlier = _counted_contacts(session, decision, cfg, infos, at)
     debtor = Debtor(
         channels=frozenset(inputs.get("channels", [])),
         timezone=inputs.get("timezone", "UTC"),

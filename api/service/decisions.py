@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -33,12 +32,14 @@ def decide(
     items: Sequence[DecideIn],
     *,
     batch: bool,
-    before_commit: Callable[[list[DecideOut]], None] | None = None,
-) -> list[DecideOut]:
-    """Decide for every item; write the decisions; answer in order. ``before_commit`` sees
-    the answers inside the transaction (e.g. to store them for an idempotency key)."""
-    now = datetime.now(UTC)
-    p = prepare(session, ctx, campaign_key, items, now, batch)
+    render: Callable[[list[DecideOut]], str],
+    before_commit: Callable[[bytes], None] | None = None,
+) -> bytes:
+    """Decide for every item; write the decisions; answer in order, as the UTF-8 bytes of
+    ``render(answers)``. All or nothing: the answer is built and encoded before the commit, so
+    a failure to build it (e.g. text that is not Unicode) writes nothing; ``before_commit``
+    sees the encoded answer inside the transaction (e.g. to store it for an idempotency key)."""
+    p = prepare(session, ctx, campaign_key, items, batch)
     results: list[DecideOut | None] = [None] * len(items)
     has_arm = p.masks.any(axis=1)
     for i in np.flatnonzero(~has_arm):
@@ -47,13 +48,24 @@ def decide(
     remember = None
     if len(sendable):
         remember = _decide_sendable(session, ctx, p, items, sendable, results, batch)
-    answers = [r for r in results if r is not None]
+    body = encode(render([r for r in results if r is not None]))
     if before_commit is not None:
-        before_commit(answers)
+        before_commit(body)
     session.commit()
     if remember is not None:
         remember()
-    return answers
+    return body
+
+
+def encode(text: str) -> bytes:
+    """An answer's UTF-8 bytes; a 422 when it holds text that is not Unicode (a lone
+    surrogate such as "\\udc00" that slipped past the request check)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            422, "invalid_text", "the answer would hold text that is not valid Unicode"
+        ) from exc
 
 
 def _no_send(p: Prepared, i: int) -> DecideOut:
@@ -219,4 +231,6 @@ def _audit(item: DecideIn, debtor: Debtor) -> dict[str, Any]:
         "locale": debtor.locale,
         "jurisdiction": debtor.jurisdiction,
         "attributes": item.attributes,
+        # the contacts the caps and the first-contact rule counted, later ones included
+        "contacts": [[c.at.isoformat(), c.channel, c.template] for c in debtor.history],
     }

@@ -66,11 +66,12 @@ def decide_once(
                 f"{ctx.settings.idempotency_hours:g} hours; use a new key for a new request",
             )
         return Answer(stored.response, replayed=True)
-    text: list[str] = []
 
-    def store(answers: list[DecideOut]) -> None:
-        text.append(render(answers))
-        idempotency.complete(session, campaign_id=cfg.id, key=key, status=200, response=text[0])
+    def store(body: bytes) -> None:
+        response = body.decode("utf-8")
+        idempotency.complete(session, campaign_id=cfg.id, key=key, status=200, response=response)
 
-    decisions.decide(session, ctx, campaign_key, items, batch=batch, before_commit=store)
-    return Answer(text[0], replayed=False)
+    body = decisions.decide(
+        session, ctx, campaign_key, items, batch=batch, render=render, before_commit=store
+    )
+    return Answer(body.decode("utf-8"), replayed=False)

@@ -3,7 +3,7 @@ the debtors' contact histories and opt-outs, and the eligibility masks."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,8 +35,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def item_time(item: DecideIn, now: datetime, index: int | None) -> datetime:
-    at = _aware(item.at) if item.at is not None else now
+def check_time(item: DecideIn, now: datetime, index: int | None) -> None:
+    """A back-filled or future ``at`` must be within 5 years before and 1 day after now."""
+    if item.at is None:
+        return
+    at = _aware(item.at)
     if at < now - EARLIEST_BACKFILL or at > now + LATEST_FUTURE:
         raise ApiError(
             422,
@@ -44,7 +47,11 @@ def item_time(item: DecideIn, now: datetime, index: int | None) -> datetime:
             f"{_where(index)}at must be within 5 years before and 1 day after now",
             {"index": index},
         )
-    return at.astimezone(UTC)
+
+
+def item_time(item: DecideIn, now: datetime) -> datetime:
+    """The decision's time: the item's ``at``, else ``now`` (read after the debtor locks)."""
+    return _aware(item.at).astimezone(UTC) if item.at is not None else now
 
 
 def _where(index: int | None) -> str:
@@ -100,9 +107,11 @@ def prepare(
     ctx: ServiceContext,
     campaign_key: str,
     items: Sequence[DecideIn],
-    now: datetime,
     batch: bool,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Prepared:
+    """Validate the items, lock their debtors, then read the clock and the debtors' contact
+    histories: a decision that waited for a debtor's lock sees the one that held it."""
     view = ctx.catalog.campaign(session, campaign_key)
     cfg = view.config
     seen: set[str] = set()
@@ -124,7 +133,9 @@ def prepare(
                 f"{_where(i if batch else None)}timezone: {exc}",
                 {"index": i},
             ) from exc
-    times = [item_time(item, now, i if batch else None) for i, item in enumerate(items)]
+    checked = clock()
+    for i, item in enumerate(items):
+        check_time(item, checked, i if batch else None)
     segments = []
     for i, item in enumerate(items):
         try:
@@ -134,10 +145,12 @@ def prepare(
                 422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
             ) from exc
     debtor_ids = [item.debtor_id for item in items]
-    if locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=now):
+    if locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=checked):
         # read again after waiting for the debtors: a template change (pause, retirement,
         # new version) that committed meanwhile holds for this decision (a cache hit else)
         view = ctx.catalog.campaign(session, campaign_key)
+    now = clock()  # after the locks: every decision that held them has committed
+    times = [item_time(item, now) for item in items]
     arms = view.arms
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
     since = min(times) - timedelta(days=cfg.cap_days)

@@ -20,6 +20,7 @@ from api.settings import Settings
 from templates_store import keys
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
+from tests.clock import DAY, iso
 from tests.conftest import drop_postgres, fresh_postgres
 
 ROLES = ("admin", "manager", "sender", "analyst")
@@ -139,7 +140,7 @@ def debtor(debtor_id: str, **kw: Any) -> dict[str, Any]:
         "timezone": "America/New_York",
         "locale": "en",
         "variables": VARIABLES,
-        "at": "2026-11-24T15:00:00Z",
+        "at": iso(DAY),
     }
     body.update(kw)
     return body

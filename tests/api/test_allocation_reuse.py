@@ -25,6 +25,7 @@ from api.settings import Settings
 from templates_store import idempotency
 from templates_store.models import Decision, Snapshot
 from tests.api.conftest import FIRM, FRIENDLY, Api, debtor, setup_campaign
+from tests.clock import at
 
 DECIDE = "/v1/campaigns/loans/decisions"
 BATCH = "/v1/campaigns/loans/decisions/batch"
@@ -144,7 +145,7 @@ def test_another_segment_mask_day_or_campaign_gets_its_own_snapshot(api: Api) ->
             s, decide(s, "d-2", attributes={"risk": "low", "dpd": 45, "state": "NY"})
         )
         narrow = assert_exact_propensity(s, decide(s, "d-3", channels=["email", "sms"]))
-        day_before = assert_exact_propensity(s, decide(s, "d-4", at="2026-11-23T15:00:00Z"))
+        day_before = assert_exact_propensity(s, decide(s, "d-4", at=at(days=-1)))
         assert len({base, low, narrow, day_before}) == 4
         assert snapshot_data(s, low)["segment_id"] != snapshot_data(s, base)["segment_id"]
         assert set(allocation(s, narrow)) == {"friendly:email", "friendly:sms", "firm:sms"}

@@ -147,7 +147,7 @@ def test_only_consented_channels_and_not_the_callers_opt_outs(api: Api) -> None:
 
 
 def test_an_opt_out_event_makes_that_channel_ineligible_at_once(api: Api) -> None:
-    make_campaign(api)
+    make_campaign(api, caps=[])  # several decides an hour apart, none held back by a cap
     first = decide(api, "loans", "d-1", channels=["sms"], at=at())
     assert first["channel"] == "sms"
     # reported three weeks later, past every attribution window: an opt-out is never "late"
@@ -292,9 +292,10 @@ def test_a_cap_across_all_channels(api: Api) -> None:
 def test_voice_caps_by_jurisdiction(
     sqlite_api: Api, state: str, jurisdiction: str | None, allowed: int
 ) -> None:
-    """Regulation F: 7 calls in 7 days; Massachusetts: 2 (the default caps)."""
+    """Regulation F: 7 calls in 7 days; Massachusetts: 2 (the default voice caps, without the
+    default of one contact a day)."""
     api = sqlite_api
-    make_campaign(api)
+    make_campaign(api, caps=REGULATION_F)
     attributes = {"risk": "high", "dpd": 45, "state": state}
     kw: dict[str, Any] = {"channels": ["voice"], "attributes": attributes}
     if jurisdiction is not None:
@@ -306,6 +307,29 @@ def test_voice_caps_by_jurisdiction(
     capped = decide(api, "loans", "d-1", at=at(days=6, hours=5), **kw)
     assert reasons_by_arm(capped)["firm:voice"] == {"frequency_cap"}
     assert parse(capped["next_allowed_at"]) == BASE + timedelta(days=7)
+
+
+REGULATION_F = [
+    {"channel": "voice", "max": 7, "days": 7},
+    {"channel": "voice", "max": 2, "days": 7, "jurisdiction": "MA"},
+]
+
+
+def test_a_campaign_without_caps_gets_one_contact_a_day_and_an_empty_list_means_none(
+    api: Api,
+) -> None:
+    make_campaign(api)
+    r = api.get("/v1/campaigns/loans", "analyst")
+    caps = [{k: c[k] for k in ("channel", "max", "days")} for c in r.json()["caps"]]
+    assert {"channel": "*", "max": 1, "days": 1} in caps, r.text
+    assert decide(api, "loans", "d-1", channels=["email"], at=at())["send"] is True
+    held = decide(api, "loans", "d-1", channels=["sms"], at=at(hours=5))
+    assert reasons_by_arm(held)["friendly:sms"] == {"frequency_cap"}
+    assert parse(held["next_allowed_at"]) == BASE + timedelta(days=1)
+    assert decide(api, "loans", "d-1", channels=["sms"], at=at(days=1))["send"] is True
+    make_campaign(api, "open", caps=[])
+    for hour in range(4):
+        assert decide(api, "open", "d-1", channels=["sms"], at=at(hours=hour))["send"] is True
 
 
 def test_a_campaign_cap_for_one_jurisdiction_only(api: Api) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 from tests.api.conftest import FRIENDLY, Api, debtor, setup_campaign
+from tests.clock import DAY, at, iso, local
 
 
 def test_manager_registers_previews_versions_and_pauses(api: Api) -> None:
@@ -52,7 +54,7 @@ def test_sender_decides_and_reports_events_once(api: Api) -> None:
         "event_id": "e-1",
         "type": "pay",
         "decision_id": body["decision_id"],
-        "occurred_at": "2026-11-24T16:00:00Z",
+        "occurred_at": at(hours=1),
         "amount": 120.0,
         "currency": "EUR",
     }
@@ -68,17 +70,15 @@ def test_sender_decides_and_reports_events_once(api: Api) -> None:
 def test_last_touch_attribution_and_late_events(api: Api) -> None:
     setup_campaign(api)
     early = api.post(
-        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at="2026-11-01T15:00:00Z")
+        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at=at(days=-23))
     ).json()
-    late = api.post(
-        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at="2026-11-20T15:00:00Z")
-    ).json()
+    late = api.post("/v1/campaigns/loans/decisions", "sender", debtor("d-1", at=at(days=-4))).json()
     pay = {
         "event_id": "p-1",
         "type": "pay",
         "campaign": "loans",
         "debtor_id": "d-1",
-        "occurred_at": "2026-11-21T09:00:00Z",
+        "occurred_at": at(days=-3, hours=-6),
         "amount": 50.0,
     }
     r = api.post("/v1/events", "sender", pay)
@@ -87,7 +87,7 @@ def test_last_touch_attribution_and_late_events(api: Api) -> None:
         "event_id": "o-1",
         "type": "open",
         "decision_id": early["decision_id"],
-        "occurred_at": "2026-11-10T09:00:00Z",
+        "occurred_at": at(days=-14, hours=-6),
     }
     r = api.post("/v1/events", "sender", stale)
     assert r.json()["status"] == "late"
@@ -96,7 +96,7 @@ def test_last_touch_attribution_and_late_events(api: Api) -> None:
         "type": "pay",
         "campaign": "loans",
         "debtor_id": "nobody",
-        "occurred_at": "2026-11-21T09:00:00Z",
+        "occurred_at": at(days=-3, hours=-6),
     }
     r = api.post("/v1/events", "sender", missing)
     assert r.status_code == 404 and r.json()["error"]["code"] == "decision_not_found"
@@ -128,12 +128,12 @@ def test_analyst_reads_arms_audit_and_export(api: Api) -> None:
 def test_quiet_hours_answer_no_send_with_reasons(api: Api) -> None:
     setup_campaign(api)
     r = api.post(
-        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at="2026-11-25T03:30:00Z")
-    )  # 22:30 in New York
+        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at=iso(local(DAY, 22, 30)))
+    )
     body = r.json()
     assert r.status_code == 200 and body["send"] is False
     assert {x["code"] for x in body["reasons"]} == {"quiet_hours"}
-    assert body["next_allowed_at"] == "2026-11-25T13:00:00Z"
+    assert body["next_allowed_at"] == iso(local(DAY + timedelta(days=1), 8, 0))
 
 
 def test_a_batch_reports_a_render_error_per_item_even_a_batch_of_one(api: Api) -> None:

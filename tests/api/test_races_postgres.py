@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -26,6 +26,7 @@ from api.service import events
 from api.service.catalog_cache import CatalogCache
 from templates_store.db import make_engine
 from tests.api.conftest import FIRM, build_api, debtor, setup_campaign
+from tests.clock import DAY
 from tests.conftest import scratch_postgres
 
 pytestmark = pytest.mark.postgres
@@ -85,7 +86,10 @@ def test_an_event_id_stored_concurrently_for_another_campaign_is_a_409(database:
 
     def event(key: str) -> EventIn:
         return EventIn(
-            event_id="E", type="open", decision_id=decisions[key], occurred_at=datetime.now(UTC)
+            event_id="E",
+            type="open",
+            decision_id=decisions[key],
+            occurred_at=DAY + timedelta(hours=1),
         )
 
     first = Session(engine)

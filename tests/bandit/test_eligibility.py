@@ -90,12 +90,24 @@ def utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-def in_window(debtor: Debtor, cap: Cap, at: datetime) -> int:
-    end = utc(at)
-    since = end - timedelta(days=cap.days)
+def in_window(debtor: Debtor, cap: Cap, end: datetime) -> int:
+    """Contacts on the cap's channel in the window (end - days, end]."""
+    since = utc(end) - timedelta(days=cap.days)
     return sum(
-        1 for c in debtor.history if cap.channel in ("*", c.channel) and since < utc(c.at) <= end
+        1
+        for c in debtor.history
+        if cap.channel in ("*", c.channel) and since < utc(c.at) <= utc(end)
     )
+
+
+def crowded(debtor: Debtor, cap: Cap, at: datetime) -> int:
+    """The most contacts in any window that contains ``at`` (one ending in [at, at + days)),
+    past and future contacts alike: a window's count changes only where its end passes a
+    contact or a contact's time + days, so every such point in that range is tried."""
+    span = timedelta(days=cap.days)
+    points = {utc(c.at) for c in debtor.history} | {utc(c.at) + span for c in debtor.history}
+    ends = [utc(at)] + [p for p in points if utc(at) <= p < utc(at) + span]
+    return max(in_window(debtor, cap, end) for end in ends)
 
 
 def applicable(rules: ContactRules, debtor: Debtor, channel: str) -> list[Cap]:
@@ -166,10 +178,12 @@ def catalogs(draw: st.DrawFn) -> ArmCatalog:
 
 @st.composite
 def debtors(draw: st.DrawFn, now: datetime, zone: str | None = None) -> Debtor:
-    """A debtor with 0-30 past contacts over the 20 days before ``now`` (some on window edges)."""
+    """A debtor with 0-30 contacts from 20 days before ``now`` to 10 days after it (a
+    back-dated decision has contacts after its time; some fall on window edges)."""
+    edges = [0, 43200, 86400, 2 * 86400, 302400, 7 * 86400, 10 * 86400]
     offsets = st.one_of(
-        st.integers(0, 20 * 86400),
-        st.sampled_from([0, 43200, 86400, 2 * 86400, 302400, 7 * 86400, 10 * 86400]),
+        st.integers(-10 * 86400, 20 * 86400),
+        st.sampled_from(edges + [-e for e in edges]),
     )
     contact = st.builds(
         lambda s, c, t: Contact(utc(now) - timedelta(seconds=s), c, t),
@@ -210,7 +224,7 @@ def check_mask(catalog: ArmCatalog, rules: ContactRules, debtor: Debtor, now: da
             continue
         assert not quiet_brute(rules, local_time(debtor, now))
         for cap in applicable(rules, debtor, channel):
-            assert in_window(debtor, cap, now) < cap.max, (key, cap)
+            assert crowded(debtor, cap, now) < cap.max, (key, cap)
         assert catalog.active[k] and channel in debtor.channels
         assert channel not in debtor.opted_out
         assert debtor.marketing_consent or not catalog.marketing[k]
@@ -233,7 +247,7 @@ def cap_lapses(debtor: Debtor, cap: Cap, now: datetime) -> datetime | None:
         return None
     leave = {utc(c.at) + timedelta(days=cap.days) for c in debtor.history}
     moments = sorted({now} | {m for m in leave if m > now})
-    return next((m for m in moments if in_window(debtor, cap, m) < cap.max), None)
+    return next((m for m in moments if crowded(debtor, cap, m) < cap.max), None)
 
 
 @settings(max_examples=100, deadline=None)
@@ -263,7 +277,7 @@ def test_every_until_is_the_first_moment_its_reason_lapses(
             (
                 cap_lapses(debtor, cap, now)
                 for cap in applicable(rules, debtor, catalog.channels[k])
-                if in_window(debtor, cap, now) >= cap.max
+                if crowded(debtor, cap, now) >= cap.max
             ),
             key=lambda u: (u is None, u),
         )
@@ -429,13 +443,41 @@ def test_massachusetts_allows_two_calls_a_week_where_others_allow_seven() -> Non
 
 @pytest.mark.parametrize(
     ("days_ago", "allowed"),
-    [((7.0,), True), ((6.99,), False), ((0.0,), False), ((-0.5,), True)],
-    ids=["leaves-window-at-exactly-7-days", "just-inside", "sent-now-counts", "future-ignored"],
+    [((7.0,), True), ((6.99,), False), ((0.0,), False), ((-0.5,), False), ((-7.0,), True)],
+    ids=[
+        "leaves-window-at-exactly-7-days",
+        "just-inside",
+        "sent-now-counts",
+        "a-later-contact-counts",
+        "one-exactly-7-days-later-does-not",
+    ],
 )
 def test_cap_window_is_half_open(days_ago: tuple[float, ...], allowed: bool) -> None:
     rules = ContactRules(quiet_start=time(0), quiet_end=time(0), caps=(Cap("voice", 1, 7.0),))
     result = eligibility(one_arm(), rules, debtor(history=calls(*days_ago)), NOON_NY)
     assert bool(result.mask[0]) is allowed
+
+
+def test_a_back_dated_contact_cannot_squeeze_between_existing_ones() -> None:
+    """Letters at 10:00, 10:00, then back-dated 09:00 and 08:00 under a cap of 2 a day: only
+    the first two go out, and an earlier day's window that reaches them counts them too."""
+    rules = ContactRules(quiet_start=time(0), quiet_end=time(0), caps=(Cap("letter", 2, 1.0),))
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    sent: list[Contact] = []
+    for hour in (10, 10, 9, 8):
+        at = day + timedelta(hours=hour)
+        mine = debtor(history=tuple(sent))
+        if eligibility(one_arm(channel="letter"), rules, mine, at).mask[0]:
+            sent.append(Contact(at, "letter", "friendly"))
+    assert [c.at.hour for c in sent] == [10, 10]
+    previous_evening = day - timedelta(hours=2)  # its window would hold it and both 10:00s
+    assert not eligibility(
+        one_arm(channel="letter"), rules, debtor(history=tuple(sent)), previous_evening
+    ).mask[0]
+    next_morning = day + timedelta(days=1, hours=10)  # exactly a day later: both rolled out
+    assert eligibility(
+        one_arm(channel="letter"), rules, debtor(history=tuple(sent)), next_morning
+    ).mask[0]
 
 
 def test_cap_across_all_channels_and_a_zero_cap() -> None:
