@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from numpy.typing import NDArray
 
+from bandit.vocabulary import jurisdiction as place
+from bandit.vocabulary import resolve_locale
+
 BoolArray = NDArray[np.bool_]
 Reason = tuple[str, str, "datetime | None"]  # (code, detail, until)
 
@@ -61,6 +64,7 @@ class Cap:
             raise ValueError(f"cap max must be a whole number of contacts >= 0, got {self.max!r}")
         if not 0 < self.days <= MAX_CAP_DAYS:
             raise ValueError(f"cap days must be > 0 and <= {MAX_CAP_DAYS:g}, got {self.days!r}")
+        object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # "ma" is "MA"
 
     @property
     def window_us(self) -> int:
@@ -147,6 +151,9 @@ class Debtor:
     opted_out: frozenset[str] = frozenset()
     jurisdiction: str | None = None
     history: tuple[Contact, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # as caps say it
 
 
 @dataclass(frozen=True)
@@ -258,13 +265,6 @@ def _wait(
     return None
 
 
-def _pick_locale(available: frozenset[str], locale: str, fallback: str | None) -> str | None:
-    """The debtor's locale if rendered, else the campaign's fallback if rendered, else None."""
-    if locale in available:
-        return locale
-    return fallback if fallback is not None and fallback in available else None
-
-
 def _bools(values: Iterable[object], rows: int, columns: int) -> BoolArray:
     """A (rows, columns) bool array from a flat or nested iterable."""
     return np.array(list(values), dtype=np.bool_).reshape(rows, columns)
@@ -317,7 +317,7 @@ def _rule_failures(
     utc_now, first = _at(now), rules.first_contact_template
     zones = {z: utc_now.astimezone(load_zone(z)).time() for z in {d.timezone for d in debtors}}
     missing = {
-        loc: [_pick_locale(a, loc, rules.fallback_locale) is None for a in catalog.locales]
+        loc: [resolve_locale(loc, a, rules.fallback_locale) is None for a in catalog.locales]
         for loc in {d.locale for d in debtors}
     }
     fails = {
@@ -416,5 +416,6 @@ def eligibility(
         waits = [_wait(rules, zone, times, caps[c], now_us) for c in sorted(waiting)]
         known = [w for w in waits if w is not None]
         next_at = _at(min(known)) if known else None
-    locales = tuple(_pick_locale(a, debtor.locale, rules.fallback_locale) for a in catalog.locales)
+    fallback = rules.fallback_locale
+    locales = tuple(resolve_locale(debtor.locale, a, fallback) for a in catalog.locales)
     return Eligibility(np.asarray(mask, dtype=np.bool_), locales, tuple(exclusions), next_at)
