@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bandit.channels import ALL_CHANNELS, CHANNELS
+from bandit.vocabulary import jurisdiction as place
 
 MAX_CAP_DAYS = 36525.0
 _US = timedelta(microseconds=1)
@@ -41,6 +42,7 @@ class Cap:
             raise ValueError(f"cap max must be a whole number of contacts >= 0, got {self.max!r}")
         if not 0 < self.days <= MAX_CAP_DAYS:
             raise ValueError(f"cap days must be > 0 and <= {MAX_CAP_DAYS:g}, got {self.days!r}")
+        object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # "ma" is "MA"
 
     @property
     def window_us(self) -> int:

@@ -17,6 +17,8 @@ from numpy.typing import NDArray
 
 from bandit.caps import MAX_CAP_DAYS, Cap, caps_ok, contact_times, free_at, peak
 from bandit.channels import ALL_CHANNELS, CHANNELS
+from bandit.vocabulary import jurisdiction as place
+from bandit.vocabulary import resolve_locale
 
 __all__ = ["ALL_CHANNELS", "CHANNELS", "MAX_CAP_DAYS", "Cap"]
 
@@ -120,6 +122,9 @@ class Debtor:
     jurisdiction: str | None = None
     history: tuple[Contact, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # as caps say it
+
 
 @dataclass(frozen=True)
 class Exclusion:
@@ -209,13 +214,6 @@ def _wait(
     return None
 
 
-def _pick_locale(available: frozenset[str], locale: str, fallback: str | None) -> str | None:
-    """The debtor's locale if rendered, else the campaign's fallback if rendered, else None."""
-    if locale in available:
-        return locale
-    return fallback if fallback is not None and fallback in available else None
-
-
 def _bools(values: Iterable[object], rows: int, columns: int) -> BoolArray:
     """A (rows, columns) bool array from a flat or nested iterable."""
     return np.array(list(values), dtype=np.bool_).reshape(rows, columns)
@@ -250,7 +248,7 @@ def _rule_failures(
     utc_now, first = _at(now), rules.first_contact_template
     zones = {z: utc_now.astimezone(load_zone(z)).time() for z in {d.timezone for d in debtors}}
     missing = {
-        loc: [_pick_locale(a, loc, rules.fallback_locale) is None for a in catalog.locales]
+        loc: [resolve_locale(loc, a, rules.fallback_locale) is None for a in catalog.locales]
         for loc in {d.locale for d in debtors}
     }
     fails = {
@@ -354,5 +352,6 @@ def eligibility(
         waits = [_wait(rules, zone, times, caps[c], now_us) for c in sorted(waiting)]
         known = [w for w in waits if w is not None]
         next_at = _at(min(known)) if known else None
-    locales = tuple(_pick_locale(a, debtor.locale, rules.fallback_locale) for a in catalog.locales)
+    fallback = rules.fallback_locale
+    locales = tuple(resolve_locale(debtor.locale, a, fallback) for a in catalog.locales)
     return Eligibility(np.asarray(mask, dtype=np.bool_), locales, tuple(exclusions), next_at)

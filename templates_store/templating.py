@@ -31,6 +31,7 @@ from jinja2.filters import FILTERS
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bandit.vocabulary import resolve_locale
 from templates_store.sms import SmsInfo, sms_info
 
 __all__ = [
@@ -378,15 +379,11 @@ def render(rendition: Rendition, variables: Mapping[str, object]) -> RenderedMes
 def pick_rendition(
     renditions: Sequence[Rendition], channel: str, locale: str, fallback_locale: str | None
 ) -> Rendition | None:
-    """The rendition for (channel, locale), else for (channel, fallback_locale), else None.
-
-    Locales compare case-insensitively with '_' and '-' alike ('de_DE' finds 'de-de').
-    """
-    by_key = {(r.channel, _locale_key(r.locale)): r for r in reversed(renditions)}
-    for wanted in (locale, fallback_locale):
-        if wanted is not None and (found := by_key.get((channel, _locale_key(wanted)))):
-            return found
-    return None
+    """The rendition on ``channel`` whose locale ``bandit.vocabulary.resolve_locale`` picks for
+    ``locale`` (then ``fallback_locale``), else None."""
+    on_channel = [r for r in renditions if r.channel == channel]
+    found = resolve_locale(locale, frozenset(r.locale for r in on_channel), fallback_locale)
+    return next((r for r in on_channel if r.locale == found), None)
 
 
 def sample_variables(

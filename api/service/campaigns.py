@@ -12,12 +12,13 @@ from api.errors import ApiError, not_found
 from api.schemas import CampaignCreate, CampaignPublic
 from bandit.eligibility import Cap, ContactRules
 from bandit.objectives import Objective
+from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
 from templates_store import catalog
 from templates_store.models import Campaign
 
 
 def create(session: Session, body: CampaignCreate, now: datetime) -> CampaignPublic:
-    settings = body.model_dump(mode="json")
+    settings = _standard_names(body.model_dump(mode="json"))
     settings["name"] = body.name or body.key
     try:
         campaign = catalog.create_campaign(
@@ -27,6 +28,27 @@ def create(session: Session, body: CampaignCreate, now: datetime) -> CampaignPub
         raise ApiError(409, "campaign_exists", str(exc)) from exc
     session.commit()
     return public(session, campaign)
+
+
+def _standard_names(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with each cap's jurisdiction a known place's code ("Massachusetts" is
+    "MA") and the fallback locale a standard BCP 47 tag; a 422 for anything else."""
+    for i, cap in enumerate(settings["caps"]):
+        if cap["jurisdiction"] is not None:
+            try:
+                cap["jurisdiction"] = known_jurisdiction(cap["jurisdiction"])
+            except UnknownJurisdiction as exc:
+                field = f"caps.{i}.jurisdiction"
+                raise ApiError(
+                    422, "unknown_jurisdiction", f"{field}: {exc}", {"field": field}
+                ) from exc
+    if settings["fallback_locale"] is not None:
+        try:
+            settings["fallback_locale"] = canonical_locale(settings["fallback_locale"])
+        except BadLocale as exc:
+            message = f"fallback_locale: {exc}"
+            raise ApiError(422, "bad_locale", message, {"field": "fallback_locale"}) from exc
+    return settings
 
 
 def load(session: Session, key: str) -> Campaign:

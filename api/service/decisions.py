@@ -107,9 +107,8 @@ def _decide_sendable(
     for n, i in enumerate(rows):
         arm = p.arms[int(out.arm[n])]
         item, at = items[i], p.times[i]
-        locale = _locale(arm, item.locale, p.cfg.rules.fallback_locale)
-        rendition = (
-            pick_rendition(renditions[arm.arm_id], arm.channel, locale, None) if locale else None
+        rendition = pick_rendition(
+            renditions[arm.arm_id], arm.channel, item.locale, p.cfg.rules.fallback_locale
         )
         if rendition is None:
             results[i] = DecideOut(
@@ -204,15 +203,6 @@ def _decide_sendable(
     log.record_snapshots(session, snapshots=snapshots)
     log.record_decisions(session, decisions=decisions, weights=weights)
     return policy.remember(ctx)
-
-
-def _locale(arm: ArmInfo, locale: str, fallback: str | None) -> str | None:
-    if locale in arm.locales:
-        return locale
-    lowered = {loc.lower().replace("_", "-"): loc for loc in arm.locales}
-    if locale.lower().replace("_", "-") in lowered:
-        return lowered[locale.lower().replace("_", "-")]
-    return fallback if fallback is not None and fallback in arm.locales else None
 
 
 def _renditions(

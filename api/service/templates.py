@@ -18,6 +18,7 @@ from api.schemas import (
     TemplateUpdate,
 )
 from api.service import campaigns
+from bandit.vocabulary import BadLocale, canonical_locale, resolve_locale
 from templates_store import catalog
 from templates_store.models import Campaign, Template
 from templates_store.templating import (
@@ -37,10 +38,21 @@ TRANSITIONS = {
 
 
 def _specs(body: TemplateUpdate) -> list[Rendition]:
-    return [
-        Rendition(channel=r.channel, locale=r.locale, body=r.body, subject=r.subject, title=r.title)
-        for r in body.renditions
-    ]
+    """The renditions, each locale in its standard BCP 47 form ('de_at' is stored 'de-AT')."""
+    specs = []
+    for index, r in enumerate(body.renditions):
+        try:
+            locale = canonical_locale(r.locale)
+        except BadLocale as exc:
+            problem = {"code": "bad_locale", "message": f"{r.channel}/{r.locale}: {exc}"}
+            details = [{**problem, "channel": r.channel, "locale": r.locale, "index": index}]
+            raise ApiError(422, "invalid_template", problem["message"], details) from exc
+        specs.append(
+            Rendition(
+                channel=r.channel, locale=locale, body=r.body, subject=r.subject, title=r.title
+            )
+        )
+    return specs
 
 
 def _validate(body: TemplateUpdate, campaign: Campaign) -> list[Rendition]:
@@ -161,15 +173,17 @@ def list_all(session: Session, campaign_key: str) -> list[TemplatePublic]:
 
 
 def preview(session: Session, campaign_key: str, template_key: str, body: PreviewIn) -> PreviewOut:
-    _, template = load(session, campaign_key, template_key)
+    campaign, template = load(session, campaign_key, template_key)
     shown = public(session, template, body.version)
     values: dict[str, Any] = sample_variables(shown.variables) | {
         k: v for k, v in body.variables.items()
     }
+    fallback = campaign.settings.get("fallback_locale")
     previews = []
     for r in shown.renditions:
+        on_channel = {o.locale for o in shown.renditions if o.channel == r.channel}
         if (body.channel and r.channel != body.channel) or (
-            body.locale and r.locale != body.locale
+            body.locale and r.locale != resolve_locale(body.locale, on_channel, fallback)
         ):
             continue
         try:
