@@ -3,11 +3,17 @@
 Columns: ``decision_id, decided_at (ISO 8601 UTC), campaign, segment, arm, propensity, opened,
 clicked, paid (0/1), amount, cost``; extra columns are ignored, and ``reward`` may stand in for
 the outcome columns. Rows come back sorted by time. Errors name the file, line and column.
+
+Text a spreadsheet would read as a formula is neutralised in the export as OWASP recommends
+(``neutralise``: a quote before a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR),
+only in text columns: numbers such as ``-1.5`` are written as they are. ``read_log`` undoes
+it (``restore``) for the text columns it reads, so an exported log replays unchanged.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +28,28 @@ REQUIRED: tuple[str, ...] = ("decision_id", "decided_at", "segment", "arm", "pro
 OUTCOME_COLUMNS: tuple[str, ...] = ("opened", "clicked", "paid", "amount", "cost")
 MAX_PROBLEMS = 5
 BINARY: tuple[str, ...] = ("opened", "clicked", "paid")
+
+
+# a formula's first character, after any quotes this neutralisation added before it
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def neutralise(cell: str) -> str:
+    """A text cell as exported: a quote before text starting with ``=``, ``+``, ``-``, ``@``,
+    tab or CR (also before such text already quoted, so ``restore`` is exact)."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def restore(cell: str) -> str:
+    """The text ``neutralise`` was given; any other cell as it is."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell, 1) else cell
+
+
+def _text(row: Mapping[str, str | None], column: str) -> str:
+    """A text column's value: restored when neutralised, else stripped of surrounding spaces."""
+    cell = row.get(column) or ""
+    restored = restore(cell)
+    return restored if restored != cell else cell.strip()
 
 
 class DecisionLogError(ValueError):
@@ -130,7 +158,7 @@ class _Row:
 
 def _parse_row(row: Mapping[str, str | None], needs: Sequence[str]) -> _Row:
     for column in ("decision_id", "segment", "arm"):
-        if not (row.get(column) or "").strip():
+        if not _text(row, column).strip():
             raise ValueError(f"{column} is empty")
     stamp = (row.get("decided_at") or "").strip()
     try:
@@ -141,8 +169,8 @@ def _parse_row(row: Mapping[str, str | None], needs: Sequence[str]) -> _Row:
     if not 0.0 < propensity <= 1.0:
         raise ValueError(f"propensity {propensity:g} is outside (0, 1]")
     return _Row(
-        segment=(row.get("segment") or "").strip(),
-        arm=(row.get("arm") or "").strip(),
+        segment=_text(row, "segment"),
+        arm=_text(row, "arm"),
         decided_at=decided_at,
         propensity=propensity,
         values=tuple(_number(row.get(c), c) for c in needs),

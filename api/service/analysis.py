@@ -18,11 +18,13 @@ from api.service import campaigns, evidence
 from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
-from api.service.preparation import LONG_AGO, arm_catalog
+from api.service.preparation import LONG_AGO, arm_catalog, arm_needs
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.stats import ArmStats
 from bandit.summary import summarize
+from bandit.variables import exclusions, missing_for
+from simulations.decision_log import neutralise
 from templates_store import catalog, log, statistics
 from templates_store.catalog import ArmInfo
 from templates_store.models import Campaign, Decision, Snapshot
@@ -182,7 +184,16 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
     reasons: dict[str, list[dict[str, Any]]] = {}
     if infos:
         everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
-        for e in eligibility(everything_active, cfg.rules, debtor, at).exclusions:
+        found = eligibility(everything_active, cfg.rules, debtor, at).exclusions
+        if "variables" in inputs:  # the names the request gave (recorded since they count)
+            needs = arm_needs(
+                lambda v: catalog.renditions_of(session, template_version_id=v), infos
+            )
+            missing = missing_for(
+                needs, debtor.locale, cfg.rules.fallback_locale, frozenset(inputs["variables"])
+            )
+            found += exclusions([a.key for a in infos], [a.channel for a in infos], missing)
+        for e in found:
             reasons.setdefault(e.arm, []).append({"code": e.code, "detail": e.detail})
     arms_out = []
     for a in infos:
@@ -245,22 +256,24 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
 
 
 def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
-    """The decision log in the replay format, streamed in chunks (own session)."""
+    """The decision log in the replay format, streamed in chunks (own session). Text cells are
+    neutralised against spreadsheet formulas (simulations.decision_log.neutralise); numbers
+    are written as they are."""
     with Session(ctx.engine) as session:
         campaign = campaigns.load(session, campaign_key)
         assert campaign.id is not None
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
         writer.writerow(EXPORT_COLUMNS)
         for n, (d, segment, arm) in enumerate(log.export_rows(session, campaign_id=campaign.id)):
             decided = d.decided_at if d.decided_at.tzinfo else d.decided_at.replace(tzinfo=UTC)
             writer.writerow(
                 (
-                    d.id,
+                    neutralise(d.id),
                     decided.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                    campaign.key,
-                    segment,
-                    arm,
+                    neutralise(campaign.key),
+                    neutralise(segment),
+                    neutralise(arm),
                     repr(float(d.propensity)),
                     int(d.opened_at is not None),
                     int(d.clicked_at is not None),
@@ -269,8 +282,8 @@ def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
                     d.cost,
                     int(d.control),
                     d.template_version,
-                    d.channel,
-                    d.locale,
+                    neutralise(d.channel),
+                    neutralise(d.locale),
                 )
             )
             if n % 500 == 499:

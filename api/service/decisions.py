@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.schemas import DecideIn, DecideOut, Message, Reason
-from api.service import allocations, evidence
+from api.service import allocations, evidence, messages, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
 from bandit.eligibility import Debtor, eligibility
@@ -73,14 +73,18 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         reasons = [Reason(code="no_templates", detail="the campaign has no templates yet")]
         return DecideOut(send=False, segment=p.segments[i], reasons=reasons, decided_at=p.times[i])
     found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
+    lacking, next_allowed_at = variables.explain(
+        p.arms, p.cfg.rules, p.debtors[i], p.times[i], p.needs, p.given[i], found
+    )
     reasons = [
-        Reason(code=e.code, channel=e.channel, arm=e.arm, detail=e.detail) for e in found.exclusions
+        Reason(code=e.code, channel=e.channel, arm=e.arm, detail=e.detail)
+        for e in (*found.exclusions, *lacking)
     ]
     return DecideOut(
         send=False,
         segment=p.segments[i],
         reasons=reasons,
-        next_allowed_at=found.next_allowed_at,
+        next_allowed_at=next_allowed_at,
         decided_at=p.times[i],
     )
 
@@ -141,6 +145,12 @@ def _decide_sendable(
                 decided_at=at,
             )
             continue
+        refused = messages.refusal(arm, message, item.variables, p.cfg.settings.sms_max_segments)
+        if refused is not None:  # never sent, and no redraw: the draw stays the policy's
+            results[i] = DecideOut(
+                send=False, segment=p.segments[i], reasons=[refused], decided_at=at
+            )
+            continue
         group = int(out.groups.of_debtor[n])
         if group not in policy.snapshot_ids:
             assert policy.evidence is not None  # a reused allocation comes with its snapshot
@@ -172,7 +182,7 @@ def _decide_sendable(
                 locale=rendition.locale,
                 propensity=float(out.propensity[n]),
                 control=bool(out.control[n]),
-                cost=arm.cost,
+                cost=messages.cost(arm, message),
                 eligible=eligible,
                 audit=_audit(item, p.debtors[i]),
                 snapshot_id=policy.snapshot_ids[group],
@@ -223,4 +233,5 @@ def _audit(item: DecideIn, debtor: Debtor) -> dict[str, Any]:
         "attributes": item.attributes,
         # the contacts the caps and the first-contact rule counted, later ones included
         "contacts": [[c.at.isoformat(), c.channel, c.template] for c in debtor.history],
+        "variables": sorted(item.variables),  # names only (bandit.variables)
     }

@@ -4,7 +4,7 @@ the debtors' contact histories and opt-outs, and the eligibility masks."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -23,8 +23,10 @@ from bandit.eligibility import (
     batch_masks,
     load_zone,
 )
+from bandit.variables import Needs, variables_mask
 from templates_store import catalog, locks, log
 from templates_store.catalog import ArmInfo
+from templates_store.templating import Rendition, needed_variables
 
 EARLIEST_BACKFILL = timedelta(days=5 * 365)
 LATEST_FUTURE = timedelta(days=1)
@@ -68,6 +70,20 @@ def arm_catalog(arms: Sequence[ArmInfo]) -> ArmCatalog:
     )
 
 
+def arm_needs(
+    renditions_of: Callable[[int], Sequence[Rendition]], arms: Sequence[ArmInfo]
+) -> list[Needs]:
+    """Per arm, the variables each of its renditions needs, by locale (bandit.variables)."""
+    return [
+        {
+            r.locale: needed_variables(r)
+            for r in renditions_of(a.version_id)
+            if r.channel == a.channel
+        }
+        for a in arms
+    ]
+
+
 def debtor_of(
     item: DecideIn, history: list[log.Contact], opted: set[str], first_sent: bool, first: str | None
 ) -> Debtor:
@@ -100,6 +116,8 @@ class Prepared:
     segment_ids: dict[str, int]
     debtors: list[Debtor]
     masks: np.ndarray
+    needs: list[Needs] = field(default_factory=list)  # per arm (bandit.variables)
+    given: list[frozenset[str]] = field(default_factory=list)  # per item, its variables' names
 
 
 def prepare(
@@ -186,4 +204,9 @@ def prepare(
                 for d, t in zip(debtors, times, strict=True)
             ]
         )
-    return Prepared(cfg, arms, view.revision, times, segments, segment_ids, debtors, masks)
+    needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
+    given = [frozenset(item.variables) for item in items]
+    masks &= variables_mask(needs, [d.locale for d in debtors], cfg.rules.fallback_locale, given)
+    return Prepared(
+        cfg, arms, view.revision, times, segments, segment_ids, debtors, masks, needs, given
+    )

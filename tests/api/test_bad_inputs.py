@@ -263,7 +263,6 @@ CASES = [
     case("422 empty debtor id", "POST", DECIDE, "sender", json=decide_with(debtor_id="")),
     case("422 unknown decide field", "POST", DECIDE, "sender", json=decide_with(balance=12)),
     case("422 variable is a list", "POST", DECIDE, "sender", json=decide_with(variables={"name": ["a"]})),
-    case("422 variable missing to render", "POST", DECIDE, "sender", json=decide_with(variables={"name": "Ada"}), code="render_error"),
     case("422 debtor twice in a batch", "POST", BATCH, "sender", json={"items": [decide_with(), decide_with()]}, code="duplicate_debtor"),
     case("422 empty batch", "POST", BATCH, "sender", json={"items": []}),
     case("422 empty event batch", "POST", "/v1/events/batch", "sender", json={"events": []}),
