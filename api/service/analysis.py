@@ -22,7 +22,7 @@ from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.stats import ArmStats
 from bandit.summary import summarize
-from templates_store import catalog, log, statistics
+from templates_store import catalog, events_log, log, statistics
 from templates_store.models import Campaign, Snapshot
 
 EXPORT_COLUMNS = (
@@ -201,9 +201,11 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
             "received_at": e.received_at,
             "amount": e.amount,
             "currency": e.currency,
+            "channel": e.channel,
             "late": e.late,
+            "flags": list(e.flags),
         }
-        for e in log.events_of(session, decision_id=decision.id)
+        for e in events_log.events_of(session, decision_id=decision.id)
     ]
     return {
         "decision_id": decision.id,
