@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.currencies import CurrencyCode, is_currency
+
 Channel = Literal["email", "sms", "letter", "push", "voice"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "push", "voice")
 Key = Annotated[
@@ -115,6 +117,7 @@ class CampaignCreate(Strict):
                     "control": None,
                     "first_contact_template": None,
                     "fallback_locale": "en",
+                    "currency": "EUR",
                 }
             ]
         },
@@ -142,6 +145,16 @@ class CampaignCreate(Strict):
     fallback_locale: Locale | None = None
     sms_max_segments: int = Field(3, ge=1, le=10)
     policy: Literal["thompson", "uniform", "epsilon-greedy", "ucb1", "champion"] = "thompson"
+    currency: CurrencyCode = Field(
+        "EUR", description="ISO 4217; only pays in this currency add to the amounts"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if not is_currency(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code, e.g. EUR or USD")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignCreate:
@@ -340,72 +353,6 @@ class DecideBatchIn(Strict):
 
 class DecideBatchOut(BaseModel):
     results: list[DecideOut]
-
-
-EventType = Literal["open", "click", "pay", "opt_out"]
-
-
-class EventIn(Strict):
-    """An outcome: by ``decision_id``, or ``campaign`` + ``debtor_id`` (last touch)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "event_id": "evt-1",
-                    "type": "pay",
-                    "decision_id": "0f8e9c1a2b3c4d5e6f708192a3b4c5d6",
-                    "occurred_at": "2026-11-20T10:00:00Z",
-                    "amount": 120.0,
-                    "currency": "EUR",
-                }
-            ]
-        },
-    )
-    event_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
-    type: EventType
-    decision_id: str | None = Field(default=None, min_length=1, max_length=36, pattern=NO_NUL)
-    debtor_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
-    campaign: Key | None = None
-    occurred_at: datetime
-    amount: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-
-    @model_validator(mode="after")
-    def _target(self) -> EventIn:
-        if self.decision_id is None and (self.campaign is None or self.debtor_id is None):
-            raise ValueError(
-                "give decision_id, or campaign and debtor_id for last-touch attribution"
-            )
-        if self.amount is not None and self.type != "pay":
-            raise ValueError("amount is only for pay events")
-        return self
-
-
-class EventOut(BaseModel):
-    event_id: str
-    status: Literal["accepted", "duplicate", "late"]
-    decision_id: str
-
-
-class EventBatchIn(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"events": EventIn.model_json_schema()["examples"]}]},
-    )
-    events: list[EventIn] = Field(min_length=1)
-
-
-class EventResult(BaseModel):
-    event_id: str
-    status: Literal["accepted", "duplicate", "late", "error"]
-    decision_id: str | None = None
-    error: dict[str, Any] | None = None
-
-
-class EventBatchOut(BaseModel):
-    results: list[EventResult]
 
 
 class ArmOut(BaseModel):

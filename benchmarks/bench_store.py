@@ -4,7 +4,7 @@ For each backend (a SQLite file in a temp directory; a fresh PostgreSQL database
 afterwards) prints the median of several runs of:
 
 - events, single: one transaction per event, as the event endpoint does it
-  (log.get_decision + log.record_event + commit);
+  (log.get_decision + events_log.record_event + commit);
 - events, batch: 1,000 events in one transaction (same calls, one commit);
 - decisions, single: log.record_decisions with one decision per transaction;
 - decisions, batch: log.record_decisions with 1,000 decisions in one transaction.
@@ -33,7 +33,7 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from templates_store import catalog, log
+from templates_store import catalog, events_log, log
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
 from templates_store.models import Decision
@@ -122,25 +122,25 @@ class Campaign:
 
     def events(
         self, n: int, targets: list[tuple[str, datetime]]
-    ) -> list[tuple[str, log.EventInput]]:
+    ) -> list[tuple[str, events_log.EventInput]]:
         out = []
         for _ in range(n):
             decision_id, decided_at = self.rng.choice(targets)
             kind = self.rng.choice(("open", "click", "pay"))
             amount = float(self.rng.randint(1, 500)) if kind == "pay" else None
             occurred = decided_at + timedelta(days=self.rng.uniform(0, WINDOW_DAYS[kind]))
-            event = log.EventInput(
+            event = events_log.EventInput(
                 uuid.uuid4().hex, kind, occurred, amount, "EUR" if amount else None
             )
             out.append((decision_id, event))
         return out
 
 
-def record_events(session: Session, events: list[tuple[str, log.EventInput]]) -> None:
+def record_events(session: Session, events: list[tuple[str, events_log.EventInput]]) -> None:
     for decision_id, event in events:
         decision = log.get_decision(session, decision_id=decision_id)
         assert decision is not None
-        status = log.record_event(
+        status = events_log.record_event(
             session,
             event=event,
             decision=decision,
@@ -165,7 +165,7 @@ def median_rate(prepare: Callable[[], list[T]], run: Callable[[list[T]], None], 
 def measure(engine: Engine, single: int, runs: int) -> dict[str, float]:
     bench = Campaign(engine)
     targets = bench.logged_decisions(2_000)
-    Events = list[tuple[str, log.EventInput]]
+    Events = list[tuple[str, events_log.EventInput]]
 
     def events_single(events: Events) -> None:
         for item in events:

@@ -146,17 +146,25 @@ class Decision(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """An outcome reported by a sender; idempotent on ``event_id``."""
+    """An outcome reported by a sender; idempotent on ``event_id``. ``decision_id`` is NULL
+    only for a debtor's opt-out that no decision was attributed to; ``channel`` is the channel
+    an opt-out removed (``"*"``: every channel); ``flags`` marks such as ``currency_mismatch``."""
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=200, unique=True, index=True)
-    decision_id: str = Field(foreign_key="decision.id", index=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    decision_id: str | None = Field(default=None, foreign_key="decision.id", index=True)
+    debtor_id: str = Field(max_length=200)
     type: str = Field(max_length=10)
+    channel: str | None = Field(default=None, max_length=10)
     occurred_at: datetime = _utc(nullable=False)
     received_at: datetime = _utc(nullable=False)
     amount: float | None = None
     currency: str | None = Field(default=None, max_length=3)
     late: bool = False
+    flags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class ArmStat(SQLModel, table=True):

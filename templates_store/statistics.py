@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, delete, func
 from sqlmodel import Session, col, select
 
 from templates_store import prepared
-from templates_store.log import COUNT_COLUMN, EventInput, add_decision_stats, count_outcome
+from templates_store.events_log import COUNT_COLUMN, EventInput, count_outcome
+from templates_store.log import add_decision_stats
 from templates_store.models import Arm, ArmDay, ArmStat, Decision, DelayCount, Event
 
 
@@ -106,7 +107,8 @@ def rebuild_statistics(
     """Recompute every statistic of a campaign from its decision and event log.
 
     Replays decisions, then events in arrival order, through the same code the live path
-    uses; ``weight(day)`` is the campaign's evidence weight of a decision made on ``day``.
+    uses (with their stored flags: a currency-mismatched amount is not summed here either);
+    ``weight(day)`` is the campaign's evidence weight of a decision made on ``day``.
     Returns the number of decisions replayed.
     """
     for model in (ArmStat, ArmDay, DelayCount):
@@ -121,21 +123,20 @@ def rebuild_statistics(
     add_decision_stats(session, decisions=decisions, weights=[weight(d.day) for d in decisions])
     events = session.exec(
         select(Event)
-        .join(Decision, col(Decision.id) == Event.decision_id)
         .where(
-            Decision.campaign_id == campaign_id,
+            Event.campaign_id == campaign_id,
+            col(Event.decision_id).is_not(None),
             col(Event.late).is_(False),
             col(Event.type).in_(list(COUNT_COLUMN)),
         )
         .order_by(col(Event.id))
     ).all()
     for e in events:
+        assert e.decision_id is not None
         decision = by_id[e.decision_id]
-        count_outcome(
-            session,
-            decision=decision,
-            event=EventInput(e.event_id, e.type, e.occurred_at, e.amount, e.currency),
-            weight=weight(decision.day),
+        stored = EventInput(
+            e.event_id, e.type, e.occurred_at, e.amount, e.currency, flags=tuple(e.flags)
         )
+        count_outcome(session, decision=decision, event=stored, weight=weight(decision.day))
     session.flush()
     return len(decisions)

@@ -25,7 +25,7 @@ from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
 from simulations.decision_log import neutralise
-from templates_store import catalog, log, statistics
+from templates_store import catalog, events_log, log, statistics
 from templates_store.catalog import ArmInfo
 from templates_store.models import Campaign, Decision, Snapshot
 
@@ -226,9 +226,11 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
             "received_at": e.received_at,
             "amount": e.amount,
             "currency": e.currency,
+            "channel": e.channel,
             "late": e.late,
+            "flags": list(e.flags),
         }
-        for e in log.events_of(session, decision_id=decision.id)
+        for e in events_log.events_of(session, decision_id=decision.id)
     ]
     return {
         "decision_id": decision.id,

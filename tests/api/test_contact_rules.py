@@ -170,19 +170,21 @@ def test_an_opt_out_event_makes_that_channel_ineligible_at_once(api: Api) -> Non
     assert other["channel"] == "sms"  # one debtor's opt-out is not another's
 
 
-def test_an_opt_out_by_last_touch_blocks_the_channel_of_the_latest_decision(api: Api) -> None:
+def test_an_opt_out_by_debtor_blocks_the_channel_it_names(api: Api) -> None:
     make_campaign(api)
     decide(api, "loans", "d-1", channels=["email"], at=at())
-    decide(api, "loans", "d-1", channels=["voice"], at=at(days=1))
+    latest = decide(api, "loans", "d-1", channels=["voice"], at=at(days=1))
     out = event(
         api,
         event_id="stop-2",
         type="opt_out",
         campaign="loans",
         debtor_id="d-1",
+        channel="voice",
         occurred_at=at(days=1, hours=1),
     )
     assert out["status"] == "accepted"
+    assert out["decision_id"] == latest["decision_id"]  # attributed to the last touch
     blocked = decide(api, "loans", "d-1", channels=["voice"], at=at(days=2))
     assert reasons_by_arm(blocked)["firm:voice"] == {"opted_out"}
     sent = decide(api, "loans", "d-1", channels=["email"], at=at(days=2))

@@ -15,7 +15,7 @@ from api.service import evidence
 from api.service.context import TtlCache
 from bandit.posterior import posterior
 from bandit.stats import PAY
-from templates_store import catalog, log
+from templates_store import catalog, events_log, log
 from templates_store.db import make_engine
 from templates_store.models import Decision
 from tests.api.conftest import Api, setup_campaign
@@ -58,8 +58,8 @@ def record_log(session: Session, campaign_id: int, arms: list[catalog.ArmInfo]) 
     for i, d in enumerate(decisions):
         paid_at = d.decided_at + timedelta(days=DELAY_DAYS[d.channel] + rng.uniform(0, 1))
         if rng.random() < 1 / 3 and paid_at < NOW:
-            pay = log.EventInput(f"pay-{i}", "pay", paid_at, 50.0, "EUR")
-            log.record_event(
+            pay = events_log.EventInput(f"pay-{i}", "pay", paid_at, 50.0, "EUR")
+            events_log.record_event(
                 session, event=pay, decision=d, window_days=14, weight=1.0, received_at=NOW
             )
 

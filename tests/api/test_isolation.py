@@ -243,6 +243,7 @@ def test_event_id_used_in_a_is_no_way_to_a_decision_of_a_from_b(world: World) ->
         "event_id": "a-open",
         "status": "duplicate",
         "decision_id": w.a_ids[2],
+        "flags": [],
     }
 
 

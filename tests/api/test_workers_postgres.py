@@ -38,6 +38,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from api.schemas import CHANNELS
 from templates_store.db import make_engine
 from templates_store.models import Event, OptOut
 from tests.api import live
@@ -258,8 +259,13 @@ def test_four_workers_count_every_decision_and_event_exactly_once(
         for kind, name in (("open", "opens"), ("click", "clicks"), ("pay", "pays")):
             assert totals[name] == sum(kind in k for k in kinds.values()), name
         assert totals["amount"] == pytest.approx(sum(amounts.values()), rel=1e-9)
-        opt_outs = {debtor_of(e, decisions) for e in planned if e["type"] == "opt_out"}
-        assert count(database, OptOut) == len(opt_outs)  # one channel per debtor (sole decision)
+        # by decision: its channel (each debtor has one decision); by debtor, naming no
+        # channel: every channel
+        stops = [e for e in planned if e["type"] == "opt_out"]
+        by_debtor = {debtor_of(e, decisions) for e in stops if "debtor_id" in e}
+        by_decision = {debtor_of(e, decisions) for e in stops if "debtor_id" not in e}
+        expected = len(CHANNELS) * len(by_debtor) + len(by_decision - by_debtor)
+        assert count(database, OptOut) == expected
 
         # the delay model counts each decision's first open, click and pay once
         delays = Counter[str]()

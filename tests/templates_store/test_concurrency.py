@@ -23,7 +23,7 @@ from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from templates_store import catalog, log, statistics
+from templates_store import catalog, events_log, log, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
 from templates_store.models import Decision, Event
@@ -147,9 +147,9 @@ def send_events(
             try:
                 with Session(engine) as session:
                     decision = decisions[item.decision_id]
-                    status = log.record_event(
+                    status = events_log.record_event(
                         session,
-                        event=log.EventInput(
+                        event=events_log.EventInput(
                             item.event_id,
                             item.type,
                             item.occurred_at,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from templates_store import catalog, log, statistics
+from templates_store import catalog, events_log, log, statistics
 from templates_store.models import Decision
 from templates_store.templating import Rendition
 
@@ -60,29 +60,29 @@ def test_events_are_idempotent_and_late_ones_are_not_counted(engine: Engine) -> 
         campaign_id, segment_id, arm_id = setup_campaign(session)
         d = decision(campaign_id, segment_id, arm_id, "d-1", NOW)
         log.record_decisions(session, decisions=[d], weights=[1.0])
-        pay = log.EventInput("evt-1", "pay", NOW + timedelta(days=2), 120.0, "EUR")
+        pay = events_log.EventInput("evt-1", "pay", NOW + timedelta(days=2), 120.0, "EUR")
         assert (
-            log.record_event(
+            events_log.record_event(
                 session, event=pay, decision=d, window_days=14, weight=1.0, received_at=NOW
             )
             == "accepted"
         )
         assert (
-            log.record_event(
+            events_log.record_event(
                 session, event=pay, decision=d, window_days=14, weight=1.0, received_at=NOW
             )
             == "duplicate"
         )
-        second = log.EventInput("evt-2", "pay", NOW + timedelta(days=3), 30.0, "EUR")
+        second = events_log.EventInput("evt-2", "pay", NOW + timedelta(days=3), 30.0, "EUR")
         assert (
-            log.record_event(
+            events_log.record_event(
                 session, event=second, decision=d, window_days=14, weight=1.0, received_at=NOW
             )
             == "accepted"
         )
-        late = log.EventInput("evt-3", "open", NOW + timedelta(days=4), None, None)
+        late = events_log.EventInput("evt-3", "open", NOW + timedelta(days=4), None, None)
         assert (
-            log.record_event(
+            events_log.record_event(
                 session, event=late, decision=d, window_days=3, weight=1.0, received_at=NOW
             )
             == "late"
@@ -92,7 +92,7 @@ def test_events_are_idempotent_and_late_ones_are_not_counted(engine: Engine) -> 
         assert (row.sends, row.pays, row.opens) == (1, 1, 0)
         assert row.amount == 150.0
         assert statistics.delay_rows(session, campaign_id=campaign_id) == [("sms", "pay", 2, 1)]
-        assert len(log.events_of(session, decision_id=d.id)) == 3
+        assert len(events_log.events_of(session, decision_id=d.id)) == 3
 
 
 def test_rebuild_equals_incremental(engine: Engine) -> None:
@@ -104,10 +104,10 @@ def test_rebuild_equals_incremental(engine: Engine) -> None:
         ]
         log.record_decisions(session, decisions=ds, weights=[1.0] * 5)
         for i, d in enumerate(ds[:3]):
-            event = log.EventInput(
+            event = events_log.EventInput(
                 f"e-{i}", "pay", d.decided_at + timedelta(days=1), 10.0 * (i + 1), "EUR"
             )
-            log.record_event(
+            events_log.record_event(
                 session, event=event, decision=d, window_days=14, weight=1.0, received_at=NOW
             )
         session.commit()

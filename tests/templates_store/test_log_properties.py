@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from templates_store import catalog, log, statistics
+from templates_store import catalog, events_log, log, statistics
 from templates_store.db import is_sqlite
 from templates_store.models import Decision, Event, OptOut
 from templates_store.templating import Rendition
@@ -63,6 +63,7 @@ class PlannedEvent:
     seconds: int  # after the decision; may be negative (clock skew) or past the window
     amount: float | None
     duplicate_of: int | None  # index of an earlier event whose event_id is reused
+    foreign: bool = False  # a pay in another currency: counted as a pay, its amount not summed
 
 
 decisions_strategy = st.lists(
@@ -88,6 +89,7 @@ events_strategy = st.lists(
         seconds=event_offsets,
         amount=st.one_of(st.none(), st.integers(1, 100_000).map(lambda cents: cents / 100)),
         duplicate_of=st.one_of(st.none(), st.none(), st.integers(0, 50)),
+        foreign=st.booleans(),
     ),
     max_size=30,
 )
@@ -170,7 +172,7 @@ class Sent:
     """One event as the sender reports it, with the decision it is attributed to."""
 
     decision_id: str
-    event: log.EventInput
+    event: events_log.EventInput
 
 
 def make_events(decisions: Sequence[Decision], planned: Sequence[PlannedEvent]) -> list[Sent]:
@@ -187,12 +189,14 @@ def make_events(decisions: Sequence[Decision], planned: Sequence[PlannedEvent]) 
                 continue
             d = next(x for x in decisions if x.id == earlier.decision_id)
         amount = p.amount if p.type == "pay" else None
-        event = log.EventInput(
+        foreign = p.foreign and amount is not None
+        event = events_log.EventInput(
             event_id=event_id,
             type=p.type,
             occurred_at=d.decided_at + timedelta(seconds=p.seconds),
             amount=amount,
-            currency="EUR" if amount is not None else None,
+            currency=None if amount is None else "JPY" if foreign else "EUR",
+            flags=(events_log.CURRENCY_MISMATCH,) if foreign else (),
         )
         out.append(Sent(d.id, event))
     return out
@@ -243,13 +247,13 @@ def brute_force(decisions: Sequence[Decision], sent: Sequence[Sent]) -> Expected
             opt_outs.add((d.debtor_id, d.channel))
             continue
         s = stats[(d.segment_id, d.arm_id)]
-        name = log.COUNT_COLUMN[e.type]
+        name = events_log.COUNT_COLUMN[e.type]
         if (d.id, e.type) not in firsts:
             firsts[(d.id, e.type)] = e.occurred_at
             s[name] += 1
             s[f"{name}_w"] += weight(d.day)
             delays[(d.channel, e.type, max(math.floor(elapsed.total_seconds() / 86_400), 0))] += 1
-        if e.type == "pay" and e.amount:
+        if e.type == "pay" and e.amount and e.currency == "EUR":  # JPY: stored, not summed
             amounts[d.id] += e.amount
             s["amount"] += e.amount
             s["amount_w"] += e.amount * weight(d.day)
@@ -365,7 +369,7 @@ def test_incremental_statistics_equal_rebuild_and_brute_force(
             decision = log.get_decision(session, decision_id=item.decision_id)
             assert decision is not None
             statuses.append(
-                log.record_event(
+                events_log.record_event(
                     session,
                     event=item.event,
                     decision=decision,
@@ -382,6 +386,8 @@ def test_incremental_statistics_equal_rebuild_and_brute_force(
         event("several decisions of one (segment, arm) paid")
     if len({channel for channel, *_ in expected.delays}) > 1:
         event("delays counted on both channels")
+    if any(item.event.flags for item in sent):
+        event("a pay in another currency")
 
     incremental = snapshot(engine, campaign_id)
 
@@ -398,6 +404,8 @@ def test_incremental_statistics_equal_rebuild_and_brute_force(
     with Session(engine) as session:
         events = session.exec(select(Event).order_by(col(Event.id))).all()
         assert {e.event_id: e.late for e in events} == expected.stored
+        flagged = {e.event_id for e in events if e.flags == [events_log.CURRENCY_MISMATCH]}
+        assert flagged == {e.event_id for e in events if e.currency == "JPY"}
         assert [e.event_id for e in events] == list(expected.stored)  # arrival order
         opt_outs = session.exec(select(OptOut).where(OptOut.campaign_id == campaign_id)).all()
         assert {(o.debtor_id, o.channel) for o in opt_outs} == expected.opt_outs
@@ -430,8 +438,10 @@ def test_a_decision_in_the_session_reads_its_counted_outcomes(engine: Engine) ->
         for i, (kind, hours, amount) in enumerate(
             [("pay", 30, 40.0), ("open", 2, None), ("pay", 5, 2.5), ("open", 1, None)]
         ):
-            event = log.EventInput(f"e{i}", kind, d.decided_at + timedelta(hours=hours), amount)
-            status = log.record_event(
+            event = events_log.EventInput(
+                f"e{i}", kind, d.decided_at + timedelta(hours=hours), amount
+            )
+            status = events_log.record_event(
                 session,
                 event=event,
                 decision=decision,

@@ -8,17 +8,19 @@ import os
 import random
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import text
 from sqlmodel import Session
 
-from templates_store import log, statistics
+from templates_store import events_log, log, prepared, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
+from templates_store.models import UtcDateTime
 from tests.conftest import scratch_postgres
 from tests.templates_store.test_log_properties import (
     DEBTORS,
@@ -85,6 +87,49 @@ def old_delay_rows(url: str) -> list[tuple[int, str, int, int]]:
         engine.dispose()
 
 
+OLD_EVENT = sa.table(  # the event table of revisions 0001-0005
+    "event",
+    sa.column("event_id", sa.String()),
+    sa.column("decision_id", sa.String()),
+    sa.column("type", sa.String()),
+    sa.column("occurred_at", UtcDateTime()),
+    sa.column("received_at", UtcDateTime()),
+    sa.column("amount", sa.Float()),
+    sa.column("currency", sa.String()),
+    sa.column("late", sa.Boolean()),
+)
+
+
+def record_old_event(
+    session: Session,
+    event: events_log.EventInput,
+    decision: log.DecisionRef,
+    received: datetime,
+    counts: events_log.Counts,
+) -> None:
+    """Store an event in the columns revisions 0001-0005 had and flag its decision's first
+    outcome as the live path did then (its statistics added to ``counts``)."""
+    elapsed = event.occurred_at - decision.decided_at
+    late = event.type != "opt_out" and elapsed > timedelta(days=WINDOW_DAYS[event.type])
+    insert = prepared.insert(session.get_bind().dialect.name, OLD_EVENT)
+    row = {
+        "event_id": event.event_id,
+        "decision_id": decision.id,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "received_at": received,
+        "amount": event.amount,
+        "currency": event.currency,
+        "late": late,
+    }
+    statement = insert.on_conflict_do_nothing(index_elements=["event_id"])
+    stored = session.execute(statement.returning(sa.literal_column("id")), row).first()
+    if stored is not None and not late and event.type != "opt_out":
+        events_log.count_outcome(
+            session, decision=decision, event=event, weight=weight(decision.day), counts=counts
+        )
+
+
 def test_upgrade_rebuilds_delay_counts_per_channel_from_the_log(database: str) -> None:
     upgrade(database, revision="0004")
     engine = make_engine(database)
@@ -105,15 +150,8 @@ def test_upgrade_rebuilds_delay_counts_per_channel_from_the_log(database: str) -
             for i, item in enumerate(sent):  # the log as 0004 wrote it; its counts held back
                 decision = log.decision_ref(session, decision_id=item.decision_id)
                 assert decision is not None
-                log.record_event(
-                    session,
-                    event=item.event,
-                    decision=decision,
-                    window_days=WINDOW_DAYS[item.event.type],
-                    weight=weight(decision.day),
-                    received_at=START + timedelta(days=40, seconds=i),
-                    counts=log.Counts(),
-                )
+                received = START + timedelta(days=40, seconds=i)
+                record_old_event(session, item.event, decision, received, events_log.Counts())
             session.execute(
                 text(
                     "INSERT INTO delay_count (campaign_id, outcome, delay_day, count) "

@@ -1,0 +1,394 @@
+"""The event log: events idempotent on ``event_id``, outcomes counted once, opt-outs remembered.
+
+An event and its statistics commit in one transaction. Every statistic changes by atomic
+increments (templates_store.upsert), and an outcome counts once per decision: the first event
+of a type flips the decision's ``<type>_at`` from NULL with a conditional UPDATE, and only the
+writer whose UPDATE hit the row adds to the counts. A pay flagged ``currency_mismatch`` counts
+as a pay, but its amount is stored only, never summed: here and in ``rebuild_statistics``
+alike. An opt-out is remembered per (campaign, debtor, channel) in ``opt_out``; one that no
+decision was attributed to is stored with its campaign and debtor only (``decision_id`` NULL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, inspect, update
+from sqlmodel import Session, col, select
+
+from templates_store import prepared
+from templates_store.log import DecisionRef
+from templates_store.models import ArmStat, Decision, DelayCount, Event, OptOut
+from templates_store.templating import CHANNELS
+from templates_store.upsert import add_many
+
+OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
+COUNT_COLUMN = {"open": "opens", "click": "clicks", "pay": "pays"}
+CURRENCY_MISMATCH = "currency_mismatch"  # a pay in another currency than its campaign's
+UNSUMMED = frozenset({CURRENCY_MISMATCH})  # flags whose pay amount is stored, never summed
+ALL_CHANNELS = "*"  # an opt-out of every channel
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """An event to store. ``channel``: for an opt-out, the channel it removes (``"*"``: every
+    channel; None: its decision's). ``flags``: marks stored with it (``currency_mismatch``)."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    amount: float | None = None
+    currency: str | None = None
+    channel: str | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def summed_amount(self) -> float:
+        """What this event adds to the amounts paid (0 unless a pay whose amount counts)."""
+        if self.type != "pay" or not self.amount or UNSUMMED.intersection(self.flags):
+            return 0.0
+        return self.amount
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """What an event_id is stored as: enough to tell a resend from another event."""
+
+    event_id: str
+    campaign_id: int
+    decision_id: str | None
+    debtor_id: str
+    type: str
+    channel: str | None
+    amount: float | None
+    currency: str | None
+    flags: tuple[str, ...]
+    late: bool
+
+
+_STORED_COLUMNS: tuple[Any, ...] = (
+    Event.event_id,
+    Event.campaign_id,
+    Event.decision_id,
+    Event.debtor_id,
+    Event.type,
+    Event.channel,
+    Event.amount,
+    Event.currency,
+    Event.flags,
+    Event.late,
+)
+_STORED = select(*_STORED_COLUMNS).where(col(Event.event_id) == bindparam("event_id"))
+
+
+def stored_event(session: Session, *, event_id: str) -> StoredEvent | None:
+    """The stored event ``event_id`` (None when there is none)."""
+    found = prepared.rows(session, _STORED, {"event_id": event_id})
+    if not found:
+        return None
+    event_id, campaign_id, decision_id, debtor_id, kind, channel, amount, currency, flags, late = (
+        found[0]
+    )
+    return StoredEvent(
+        event_id=event_id,
+        campaign_id=campaign_id,
+        decision_id=decision_id,
+        debtor_id=debtor_id,
+        type=kind,
+        channel=channel,
+        amount=amount,
+        currency=currency,
+        flags=tuple(flags or ()),
+        late=bool(late),
+    )
+
+
+@dataclass
+class Counts:
+    """Statistics increments and opt-outs held back until ``apply_counts``.
+
+    A transaction that records many events locks each event's decision row as it goes
+    (callers go in decision-id order) and would otherwise lock ``opt_out``, ``delay_count``
+    and ``arm_stat`` rows in between, in whatever order its events come: two such batches, or
+    a batch and a single event, could then each hold a row the other waits for (PostgreSQL
+    deadlock). Held back, those rows are locked last, in one sorted order.
+    """
+
+    # (campaign, channel, outcome, delay day) -> outcomes counted
+    delays: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
+    stats: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+    # (campaign, debtor, channel) -> the earliest opt-out time
+    opt_outs: dict[tuple[int, str, str], datetime] = field(default_factory=dict)
+
+    def add(self, other: Counts) -> None:
+        for delay, n in other.delays.items():
+            self.delays[delay] = self.delays.get(delay, 0) + n
+        for stat, increments in other.stats.items():
+            mine = self.stats.setdefault(stat, {})
+            for name, value in increments.items():
+                mine[name] = mine.get(name, 0) + value
+        for key, at in other.opt_outs.items():
+            self.opt_outs[key] = min(at, self.opt_outs.get(key, at))
+
+
+def apply_counts(session: Session, counts: Counts) -> None:
+    """Write held-back rows: ``opt_out``, ``delay_count``, then ``arm_stat``, each sorted."""
+    if counts.opt_outs:
+        rows = [
+            {"campaign_id": c, "debtor_id": d, "channel": ch, "at": at}
+            for (c, d, ch), at in sorted(counts.opt_outs.items())
+        ]
+        prepared.write(session, _insert_opt_out(session.get_bind().dialect.name), rows)
+    if counts.delays:
+        add_many(
+            session,
+            DelayCount,
+            key_columns=("campaign_id", "channel", "outcome", "delay_day"),
+            rows=[
+                {"campaign_id": c, "channel": ch, "outcome": o, "delay_day": d, "count": n}
+                for (c, ch, o, d), n in sorted(counts.delays.items())
+            ],
+            increment_columns=("count",),
+        )
+    for (segment_id, arm_id), increments in sorted(counts.stats.items()):
+        _add_to_arm_stat(session, segment_id, arm_id, increments)
+    counts.delays.clear()
+    counts.stats.clear()
+    counts.opt_outs.clear()
+
+
+def _add_to_arm_stat(
+    session: Session, segment_id: int, arm_id: int, increments: Mapping[str, float]
+) -> None:
+    names = tuple(sorted(increments))
+    params: dict[str, float] = {"segment": segment_id, "arm": arm_id}
+    params.update({f"add_{name}": increments[name] for name in names})
+    prepared.write(session, _arm_stat_increment(names), params)
+
+
+@lru_cache(maxsize=64)
+def _arm_stat_increment(names: tuple[str, ...]) -> Any:
+    table = ArmStat.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.segment_id == bindparam("segment"), table.c.arm_id == bindparam("arm"))
+        .values({name: table.c[name] + bindparam(f"add_{name}") for name in names})
+    )
+
+
+def record_event(
+    session: Session,
+    *,
+    event: EventInput,
+    decision: Decision | DecisionRef,
+    window_days: float,
+    weight: float,
+    received_at: datetime,
+    counts: Counts | None = None,
+) -> str:
+    """Store an event of a decision and count it: "accepted", "duplicate" (event_id seen) or
+    "late" (outside the window: stored, not counted; an opt-out is never late).
+
+    With ``counts``, the statistics increments are added there, for ``apply_counts``."""
+    dialect = session.get_bind().dialect.name
+    late = event.type != "opt_out" and _elapsed(decision, event.occurred_at) > timedelta(
+        days=window_days
+    )
+    if dialect == "postgresql":
+        # Queue behind other writers of this decision before taking an Event.id, so ids follow
+        # the order outcomes are counted in: the order rebuild_statistics replays. Every event
+        # does, late ones and opt-outs too: a transaction then takes its event-id rows only
+        # under the lock of their decision, in the decision order of the batch. (SQLite's
+        # BEGIN IMMEDIATE already serialises all writers.)
+        prepared.rows(session, _LOCK_DECISION, {"id": decision.id})
+    channel = (event.channel or decision.channel) if event.type == "opt_out" else None
+    stored = _store(
+        session,
+        event,
+        campaign_id=decision.campaign_id,
+        decision_id=decision.id,
+        debtor_id=decision.debtor_id,
+        channel=channel,
+        late=late,
+        received_at=received_at,
+    )
+    if not stored:
+        return "duplicate"
+    if late:
+        return "late"
+    if channel is not None:
+        _opt_out(session, decision.campaign_id, decision.debtor_id, channel, event, counts)
+        return "accepted"
+    count_outcome(session, decision=decision, event=event, weight=weight, counts=counts)
+    return "accepted"
+
+
+def record_debtor_opt_out(
+    session: Session,
+    *,
+    event: EventInput,
+    campaign_id: int,
+    debtor_id: str,
+    received_at: datetime,
+    counts: Counts | None = None,
+) -> str:
+    """Store an opt-out of a debtor that no decision is attributed to and remember it for
+    every later decision: "accepted", or "duplicate" (event_id seen). Its ``channel`` is the
+    channel it removes, ``"*"`` (or None) every channel."""
+    assert event.type == "opt_out", event.type
+    channel = event.channel or ALL_CHANNELS
+    stored = _store(
+        session,
+        event,
+        campaign_id=campaign_id,
+        decision_id=None,
+        debtor_id=debtor_id,
+        channel=channel,
+        late=False,
+        received_at=received_at,
+    )
+    if not stored:
+        return "duplicate"
+    _opt_out(session, campaign_id, debtor_id, channel, event, counts)
+    return "accepted"
+
+
+def _store(
+    session: Session,
+    event: EventInput,
+    *,
+    campaign_id: int,
+    decision_id: str | None,
+    debtor_id: str,
+    channel: str | None,
+    late: bool,
+    received_at: datetime,
+) -> bool:
+    """Insert the event unless its event_id is stored (by anyone, committed or not: the
+    insert then waits for that transaction). True when this call stored it."""
+    row = {
+        "event_id": event.event_id,
+        "campaign_id": campaign_id,
+        "decision_id": decision_id,
+        "debtor_id": debtor_id,
+        "type": event.type,
+        "channel": channel,
+        "occurred_at": event.occurred_at,
+        "received_at": received_at,
+        "amount": event.amount,
+        "currency": event.currency,
+        "flags": list(event.flags),
+        "late": late,
+    }
+    dialect = session.get_bind().dialect.name
+    return session.connection().execute(_insert_event(dialect), row).first() is not None
+
+
+def _opt_out(
+    session: Session,
+    campaign_id: int,
+    debtor_id: str,
+    channel: str,
+    event: EventInput,
+    counts: Counts | None,
+) -> None:
+    """Remember the opt-out (every channel for ``"*"``), now or with ``counts``."""
+    held = Counts() if counts is None else counts
+    for name in CHANNELS if channel == ALL_CHANNELS else (channel,):
+        held.add(Counts(opt_outs={(campaign_id, debtor_id, name): _as_utc(event.occurred_at)}))
+    if counts is None:
+        apply_counts(session, held)
+
+
+_LOCK_DECISION = (
+    select(Decision.id).where(col(Decision.id) == bindparam("id")).with_for_update(key_share=True)
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_event(dialect: str) -> Any:
+    table = Event.__table__  # type: ignore[attr-defined]
+    statement = prepared.insert(dialect, table).on_conflict_do_nothing(index_elements=["event_id"])
+    return statement.returning(table.c.id)
+
+
+@lru_cache(maxsize=4)
+def _insert_opt_out(dialect: str) -> Any:
+    table = OptOut.__table__  # type: ignore[attr-defined]
+    return prepared.insert(dialect, table).on_conflict_do_nothing(
+        index_elements=["campaign_id", "debtor_id", "channel"]
+    )
+
+
+_DECISION_TABLE = Decision.__table__  # type: ignore[attr-defined]
+# the first outcome of a type flips its column from NULL: only the writer whose UPDATE hit
+# the row counts it
+_FIRST_OUTCOME = {
+    column: update(_DECISION_TABLE)
+    .where(_DECISION_TABLE.c.id == bindparam("decision"), _DECISION_TABLE.c[column].is_(None))
+    .values({column: bindparam("at")})
+    for column in OUTCOME_COLUMN.values()
+}
+_ADD_AMOUNT = (
+    update(_DECISION_TABLE)
+    .where(_DECISION_TABLE.c.id == bindparam("decision"))
+    .values(amount=_DECISION_TABLE.c.amount + bindparam("add_amount"))
+)
+
+
+def count_outcome(
+    session: Session,
+    *,
+    decision: Decision | DecisionRef,
+    event: EventInput,
+    weight: float,
+    counts: Counts | None = None,
+) -> None:
+    """Add a counted (in-window) outcome to the decision and its statistics (to ``counts``
+    instead, when given: applied later by ``apply_counts``)."""
+    held = Counts() if counts is None else counts
+    column = OUTCOME_COLUMN[event.type]
+    connection = session.connection()
+    first = connection.execute(
+        _FIRST_OUTCOME[column], {"decision": decision.id, "at": event.occurred_at}
+    )
+    increments: dict[str, float] = {}
+    changed: list[str] = []
+    if first.rowcount == 1:
+        changed.append(column)
+        name = COUNT_COLUMN[event.type]
+        increments = {name: 1, f"{name}_w": weight}
+        delay = max(int(_elapsed(decision, event.occurred_at).total_seconds() // 86_400), 0)
+        key = (decision.campaign_id, decision.channel, event.type, delay)
+        held.delays[key] = held.delays.get(key, 0) + 1
+    amount = event.summed_amount
+    if amount:
+        connection.execute(_ADD_AMOUNT, {"decision": decision.id, "add_amount": amount})
+        changed.append("amount")
+        increments.update(amount=amount, amount_w=amount * weight, amount_sq_w=amount**2 * weight)
+    if increments:
+        held.add(Counts(stats={(decision.segment_id, decision.arm_id): increments}))
+    if counts is None:
+        apply_counts(session, held)
+    if changed and isinstance(decision, Decision):
+        state = inspect(decision)
+        if state.persistent and state.session is session:
+            session.expire(decision, changed)  # read back from the database when next used
+
+
+def _elapsed(decision: Decision | DecisionRef, moment: datetime) -> timedelta:
+    """Time from the decision to ``moment``; SQLite reads back naive datetimes, all UTC."""
+    return _as_utc(moment) - _as_utc(decision.decided_at)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def events_of(session: Session, *, decision_id: str) -> Sequence[Event]:
+    query = select(Event).where(Event.decision_id == decision_id).order_by(col(Event.id))
+    return session.exec(query).all()

@@ -1,0 +1,112 @@
+"""Migration 0006 (events of a campaign and debtor, the channel an opt-out removed, flags) on
+a log written at 0005, SQLite and PostgreSQL: every event gets its decision's campaign and
+debtor, every opt-out its decision's channel, no flags; the statistics kept at 0005 equal a
+rebuild after the upgrade; a debtor's opt-out without a decision can then be stored, and a
+downgrade removes only such events."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlmodel import Session, col, select
+
+from templates_store import events_log, log, statistics
+from templates_store.db import make_engine
+from templates_store.migrate import alembic_config, current, head, upgrade
+from templates_store.models import Decision, Event
+from tests.conftest import scratch_postgres
+from tests.templates_store.test_log_properties import (
+    START,
+    assert_stats_close,
+    make_decisions,
+    make_events,
+    setup_campaign,
+    weight,
+)
+from tests.templates_store.test_migration_delay_channel import planned, record_old_event
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database (migrated by the test itself)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    with scratch_postgres(postgres_url, f"dunning_migrate_0006_{os.getpid()}") as url:
+        yield url
+
+
+def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str) -> None:
+    upgrade(database, revision="0005")
+    engine = make_engine(database)
+    try:
+        campaign_id, segment_ids, arms = setup_campaign(engine)
+        planned_decisions, planned_events = planned(seed=11)
+        decisions = make_decisions(campaign_id, segment_ids, arms, planned_decisions)
+        sent = make_events(decisions, planned_events)
+        with Session(engine) as session:
+            log.record_decisions(
+                session, decisions=decisions, weights=[weight(d.day) for d in decisions]
+            )
+            counts = events_log.Counts()
+            for i, item in enumerate(sent):  # the log and statistics as 0005 kept them
+                decision = log.decision_ref(session, decision_id=item.decision_id)
+                assert decision is not None
+                received = START + timedelta(days=40, seconds=i)
+                record_old_event(session, item.event, decision, received, counts)
+            events_log.apply_counts(session, counts)
+            session.commit()
+            kept = statistics.stat_rows(session, campaign_id=campaign_id)
+            delays = sorted(statistics.delay_rows(session, campaign_id=campaign_id))
+    finally:
+        engine.dispose()
+    assert any(item.event.type == "opt_out" for item in sent)
+
+    upgrade(database)
+    engine = make_engine(database)
+    try:
+        assert current(engine) == head()
+        with Session(engine) as session:
+            rows = session.exec(
+                select(Event, Decision).join(Decision, col(Decision.id) == Event.decision_id)
+            ).all()
+            assert len(rows) == len({item.event.event_id for item in sent})
+            for event, decision in rows:
+                assert (event.campaign_id, event.debtor_id) == (campaign_id, decision.debtor_id)
+                opted = decision.channel if event.type == "opt_out" else None
+                assert (event.channel, event.flags) == (opted, [])
+            statistics.rebuild_statistics(session, campaign_id=campaign_id, weight=weight)
+            session.commit()
+            assert_stats_close(statistics.stat_rows(session, campaign_id=campaign_id), kept)
+            assert sorted(statistics.delay_rows(session, campaign_id=campaign_id)) == delays
+            stop = events_log.EventInput("stop", "opt_out", START + timedelta(days=90))
+            status = events_log.record_debtor_opt_out(
+                session,
+                event=stop,
+                campaign_id=campaign_id,
+                debtor_id="no-decision",
+                received_at=START + timedelta(days=90),
+            )
+            session.commit()
+            assert status == "accepted"
+            stored = events_log.stored_event(session, event_id="stop")
+            assert stored is not None and (stored.decision_id, stored.channel) == (None, "*")
+    finally:
+        engine.dispose()
+
+    command.downgrade(alembic_config(database), "0005")
+    upgrade(database)
+    engine = make_engine(database)
+    try:
+        with Session(engine) as session:
+            assert events_log.stored_event(session, event_id="stop") is None
+            left = session.exec(select(Event)).all()
+            assert len(left) == len(rows) and all(e.debtor_id for e in left)
+    finally:
+        engine.dispose()
