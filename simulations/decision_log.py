@@ -13,7 +13,6 @@ it (``restore``) for the text columns it reads, so an exported log replays uncha
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,27 +21,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
+from bandit.log_cells import restore
 from bandit.stats import FloatArray, IntArray
 
 REQUIRED: tuple[str, ...] = ("decision_id", "decided_at", "segment", "arm", "propensity")
 OUTCOME_COLUMNS: tuple[str, ...] = ("opened", "clicked", "paid", "amount", "cost")
 MAX_PROBLEMS = 5
 BINARY: tuple[str, ...] = ("opened", "clicked", "paid")
-
-
-# a formula's first character, after any quotes this neutralisation added before it
-_FORMULA = re.compile(r"'*[=+\-@\t\r]")
-
-
-def neutralise(cell: str) -> str:
-    """A text cell as exported: a quote before text starting with ``=``, ``+``, ``-``, ``@``,
-    tab or CR (also before such text already quoted, so ``restore`` is exact)."""
-    return "'" + cell if _FORMULA.match(cell) else cell
-
-
-def restore(cell: str) -> str:
-    """The text ``neutralise`` was given; any other cell as it is."""
-    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell, 1) else cell
 
 
 def _text(row: Mapping[str, str | None], column: str) -> str:

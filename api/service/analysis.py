@@ -21,10 +21,10 @@ from api.service.context import ServiceContext
 from api.service.preparation import LONG_AGO, arm_catalog, arm_needs
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
+from bandit.log_cells import neutralise
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
-from simulations.decision_log import neutralise
 from templates_store import catalog, events_log, log, statistics
 from templates_store.catalog import ArmInfo
 from templates_store.models import Campaign, Decision, Snapshot
@@ -259,7 +259,7 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
 
 def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
     """The decision log in the replay format, streamed in chunks (own session). Text cells are
-    neutralised against spreadsheet formulas (simulations.decision_log.neutralise); numbers
+    neutralised against spreadsheet formulas (bandit.log_cells.neutralise); numbers
     are written as they are."""
     with Session(ctx.engine) as session:
         campaign = campaigns.load(session, campaign_key)

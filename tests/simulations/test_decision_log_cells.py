@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulations.decision_log import neutralise, read_log, restore
+from bandit.log_cells import neutralise, restore
+from simulations.decision_log import read_log
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CELLS = st.text(alphabet=st.sampled_from(["'", *TRIGGERS, "a", "1", ".", " ", "\n"]), max_size=8)
