@@ -96,16 +96,50 @@ def caps_ok(
     at: int,
 ) -> NDArray[np.bool_]:
     """(N, C) whether one more contact at ``at`` on each channel keeps each debtor within
-    every cap that applies to them; debtor i's past and future contacts are histories[i]."""
-    ok = np.ones((len(histories), len(CHANNELS)), dtype=np.bool_)
-    for i, (history, jurisdiction) in enumerate(zip(histories, jurisdictions, strict=True)):
-        mine = [cap for cap in caps if cap.jurisdiction in (None, jurisdiction)]
-        if not history and all(cap.max > 0 for cap in mine):
-            continue  # nothing sent, and every cap allows one
-        times = contact_times(history)
-        for cap in mine:
-            if not allows(times[cap.channel], cap, at):
-                ok[
-                    i, slice(None) if cap.channel == ALL_CHANNELS else CHANNELS.index(cap.channel)
-                ] = False
+    every cap that applies to them; debtor i's past and future contacts are histories[i].
+    One vectorised pass per cap over all debtors' contacts."""
+    n = len(histories)
+    ok = np.ones((n, len(CHANNELS)), dtype=np.bool_)
+    owner = np.repeat(np.arange(n, dtype=np.int64), [len(h) for h in histories])
+    times = np.fromiter((t for h in histories for _, t in h), dtype=np.int64, count=len(owner))
+    index = {c: k for k, c in enumerate(CHANNELS)}
+    channel = np.fromiter((index[c] for h in histories for c, _ in h), np.int64, len(owner))
+    for cap in caps:
+        applies = np.fromiter((cap.jurisdiction in (None, j) for j in jurisdictions), bool, n)
+        if not applies.any():
+            continue
+        mine = owner, times
+        if cap.channel != ALL_CHANNELS:
+            on = channel == index[cap.channel]
+            mine = owner[on], times[on]
+        over = (_peaks(*mine, cap.window_us, at, n) >= cap.max) & applies
+        ok[over, slice(None) if cap.channel == ALL_CHANNELS else index[cap.channel]] = False
     return ok
+
+
+def _peaks(
+    owner: NDArray[np.int64], times: NDArray[np.int64], window: int, at: int, n: int
+) -> NDArray[np.int64]:
+    """(N,) ``peak`` of each debtor's contacts (``owner``, ``times``) at ``at``: contacts are
+    keyed ``owner * span + offset`` (offset from ``at - window``, in (0, 2 window)), sorted
+    once, and each candidate window end (``at`` and every contact in [at, at + window)) is
+    counted with two binary searches."""
+    near = (times > at - window) & (times < at + window)
+    owner, offset = owner[near], times[near] - (at - window)
+    span = 2 * window + 1
+    if n * span >= 2**62:  # keys would overflow: one debtor at a time (caps of ~a century)
+        return np.array(
+            [peak(sorted(at - window + offset[owner == i]), window, at) for i in range(n)],
+            dtype=np.int64,
+        )
+    keys = np.sort(owner * span + offset)
+    later = offset >= window
+    ends_owner = np.concatenate([np.unique(owner), owner[later]])
+    ends = np.concatenate([np.full(len(ends_owner) - int(later.sum()), window), offset[later]])
+    base = ends_owner * span
+    counts = np.searchsorted(keys, base + ends, "right") - np.searchsorted(
+        keys, base + np.maximum(ends - window, 0), "right"
+    )
+    peaks = np.zeros(n, dtype=np.int64)
+    np.maximum.at(peaks, ends_owner, counts)
+    return peaks

@@ -262,7 +262,7 @@ def _rule_failures(
         "quiet_hours": column(rules.is_quiet(zones[d.timezone]) for d in debtors),
         "frequency_cap": ~caps_ok(
             rules.caps,
-            [[(c.channel, _us(c.at)) for c in d.history] for d in debtors],
+            [[(c.channel, (c.at - _EPOCH) // _US) for c in d.history] for d in debtors],
             [d.jurisdiction for d in debtors],
             now,
         )[:, arm_channel],
