@@ -7,16 +7,17 @@ eligible arms to beyond every upper tail (a grid over [0, 1] misses densities co
 near 2%), refined around any posterior too narrow for the even part of the grid. Densities
 are exact; each CDF is the cumulative trapezoid of its density from the exact regularized
 incomplete beta at the grid's start. The product over eligible arms is a matrix product of
-masks with log CDFs, so all groups of a segment cost two small matrix products. Groups of
-one segment (a single decision) take a leaner path over the same grid and rule, agreeing to
-rounding: a few dozen numpy calls on (points, arms) arrays. Other objectives use Monte Carlo
-with a stated draw count.
+masks with log CDFs, so all groups of a segment cost two small matrix products. Both paths
+build their grids with ``_layout`` (bounds, contender arms, local points); groups of one
+segment (a single decision) then integrate on (points, arms) arrays of that one segment
+(``_integrate_one``: no segment axis, padding or loop), the same rule, agreeing to rounding.
+Other objectives use Monte Carlo with a stated draw count.
 """
 
 from __future__ import annotations
 
 import functools
-import math
+from typing import cast
 
 import numpy as np
 from scipy import special
@@ -43,7 +44,7 @@ def _normalise(weights: FloatArray, mask: BoolArray) -> FloatArray:
     """Zero outside the mask and rows summing to 1; a row that underflowed becomes uniform."""
     w = np.where(mask, np.maximum(weights, 0.0), 0.0)
     total = w.sum(axis=1, keepdims=True)
-    if (total > 0).all() and np.isfinite(total).all():
+    if not total.size or (total.min() > 0.0 and total.max() < np.inf):  # positive, finite
         return np.asarray(w / total, dtype=np.float64)
     uniform = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
     ok = (total > 0) & np.isfinite(total)
@@ -67,22 +68,22 @@ def _by_segment(
     values: FloatArray, seg_of_group: IntArray, segments: int, lowest: bool
 ) -> FloatArray:
     """Minimum (or maximum) of per-group values within each segment; (segments,)."""
+    if len(values) == 1:  # one group
+        return values
     if segments == 1:
-        return np.array([values.min() if lowest else values.max()])
+        return cast(FloatArray, values.min(keepdims=True) if lowest else values.max(keepdims=True))
     order = np.argsort(seg_of_group, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(seg_of_group[order]) > 0])
     reducer = np.minimum if lowest else np.maximum
     return np.asarray(reducer.reduceat(values[order], starts), dtype=np.float64)
 
 
-def _beyond(rough_up: FloatArray, stop: FloatArray, top: IntArray) -> BoolArray:
-    """Arms outside the candidates ``top`` (U, C) whose rough bound passes ``stop`` (U,); (U, K).
-
-    Wide arms have far too generous rough bounds, so a few of them can crowd a narrow arm
-    that reaches higher out of the candidates: such arms need their exact quantile too."""
-    beyond = rough_up > stop[:, None]
-    beyond[np.arange(len(top))[:, None], top] = False
-    return beyond
+@functools.cache
+def _tail_levels(upper: int, lower: int) -> FloatArray:
+    """Levels for one quantile call: ``upper`` upper TAIL levels, then ``lower`` lower ones."""
+    levels = np.concatenate([np.full(upper, 1.0 - TAIL), np.full(lower, TAIL)])
+    levels.flags.writeable = False
+    return levels
 
 
 def _bounds(
@@ -100,47 +101,77 @@ def _bounds(
     each group uses the arm whose lower quantile looks highest. Above the upper TAIL quantile
     of every eligible arm nothing is left: computed exactly for the ``UPPER_CANDIDATES``
     arms whose generous rough bound (centre + 8 spreads, also returned) is highest, and for
-    any other arm whose rough bound passes the highest of those. Also returns the highest
-    group start per segment, where the narrowest group's range begins.
+    any other arm whose rough bound passes the highest of those (wide arms have far too
+    generous rough bounds, so a few of them can crowd out a narrow arm that reaches higher).
+    Also returns the highest group start per segment, where the narrowest group's range
+    begins. Arms are picked by flat index into (U, K), both tails in one quantile call.
     """
+    segments, arms = a.shape
     rough_up = np.where(eligible, centre + 8.0 * spread, -np.inf)
-    rows = np.arange(len(a))[:, None]
-    if a.shape[1] > UPPER_CANDIDATES:
+    if arms > UPPER_CANDIDATES:
         top = np.argpartition(-rough_up, UPPER_CANDIDATES - 1, axis=1)[:, :UPPER_CANDIDATES]
+        if segments > 1:  # flat indices into (U, K)
+            top += arms * np.arange(segments)[:, None]
     else:
-        top = np.broadcast_to(np.arange(a.shape[1]), a.shape)
-    exact = special.logit(special.betaincinv(a[rows, top], b[rows, top], 1.0 - TAIL))
-    stop = np.where(eligible[rows, top], exact, -np.inf).max(axis=1)
-    beyond = _beyond(rough_up, stop, top)
+        top = np.arange(segments * arms).reshape(segments, arms)
+    rough_low = centre - 6.0 * spread
+    if segments > 1:
+        rough_low = rough_low[seg_of_group]
+    pick = np.where(mask, rough_low, -np.inf).argmax(axis=1)
+    if segments > 1:
+        pick += arms * seg_of_group
+    at = np.concatenate([top.ravel(), pick])
+    quantile = special.logit(
+        special.betaincinv(a.take(at), b.take(at), _tail_levels(top.size, len(pick)))
+    )
+    stop = np.where(eligible.take(top), quantile[: top.size].reshape(top.shape), -np.inf)
+    stop = stop.max(axis=1)
+    beyond = rough_up > stop[:, None]
+    beyond.ravel()[top] = False
     if beyond.any():
-        seg, arm = np.nonzero(beyond)
-        np.maximum.at(
-            stop, seg, special.logit(special.betaincinv(a[seg, arm], b[seg, arm], 1.0 - TAIL))
-        )
-    rough_low = np.where(mask, (centre - 6.0 * spread)[seg_of_group], -np.inf)
-    pick = rough_low.argmax(axis=1)
-    low = special.logit(special.betaincinv(a[seg_of_group, pick], b[seg_of_group, pick], TAIL))
-    low = np.where(np.isnan(low), -LOGIT_LIMIT, low)
-    start = _between(_by_segment(low, seg_of_group, len(a), lowest=True), -LOGIT_LIMIT, LOGIT_LIMIT)
-    start_hi = _between(_by_segment(low, seg_of_group, len(a), lowest=False), start, LOGIT_LIMIT)
+        more = special.logit(special.betaincinv(a[beyond], b[beyond], 1.0 - TAIL))
+        if segments > 1:  # back on (U, K), for each segment's highest
+            placed = np.full(a.shape, -np.inf)
+            placed[beyond] = more
+            more = placed
+        stop = np.maximum(stop, more.max(axis=-1))
+    low = np.fmax(quantile[top.size :], -LOGIT_LIMIT)  # a NaN quantile (underflow) too
+    start = np.minimum(_by_segment(low, seg_of_group, segments, lowest=True), LOGIT_LIMIT)
     stop = _between(stop, start + 1e-9, LOGIT_LIMIT)
+    if len(mask) == 1:  # one group: its start is the highest
+        return start, stop, rough_up, start
+    start_hi = _between(_by_segment(low, seg_of_group, segments, lowest=False), start, LOGIT_LIMIT)
     return start, stop, rough_up, np.minimum(start_hi, stop)
 
 
 def _local_points(
-    centre: FloatArray, spread: FloatArray, log_total: FloatArray, tight: BoolArray, cold: BoolArray
-) -> tuple[FloatArray, FloatArray, BoolArray]:
+    centre: FloatArray,
+    spread: FloatArray,
+    a: FloatArray,
+    b: FloatArray,
+    tight: BoolArray,
+    cold: BoolArray,
+) -> tuple[FloatArray, FloatArray, BoolArray | None]:
     """Centres, spreads and flags of the local point sets: one per tight arm (its own centre
-    and spread) and one per cold arm (its shoulder); (U, T) each, padded with unflagged sets."""
+    and spread) and one per cold arm (alpha < 1: the logit density rises like e^(alpha y) and
+    is cut off within about one unit of -log(a + b), its shoulder); (U, T) each, padded with
+    unflagged sets (flags None: no padding)."""
+    if not (tight.any() or cold.any()):
+        empty = np.zeros((len(centre), 0))
+        return empty, empty, None
+    if len(centre) == 1:  # one segment: no padding
+        shoulder = np.log(a[cold] + b[cold])
+        return (
+            np.concatenate([centre[tight], -shoulder - 0.5])[None],
+            np.concatenate([spread[tight], np.full(shoulder.shape, 0.7)])[None],
+            None,
+        )
     rows = np.arange(len(centre))[:, None]
     n_tight = int(tight.sum(axis=1).max(initial=0))
     n_cold = int(cold.sum(axis=1).max(initial=0))
-    if n_tight + n_cold == 0:
-        empty = np.zeros((len(centre), 0))
-        return empty, empty, np.zeros((len(centre), 0), dtype=bool)
     order = np.argsort(~tight, axis=1, kind="stable")[:, :n_tight]
     by_cold = np.argsort(~cold, axis=1, kind="stable")[:, :n_cold]
-    shoulder = log_total[rows, by_cold]
+    shoulder = np.log(a + b)[rows, by_cold]
     return (
         np.concatenate([centre[rows, order], -shoulder - 0.5], axis=1),
         np.concatenate([spread[rows, order], np.full(shoulder.shape, 0.7)], axis=1),
@@ -151,24 +182,34 @@ def _local_points(
 def _grid(
     centre: FloatArray,
     spread: FloatArray,
-    flagged: BoolArray,
+    flagged: BoolArray | None,
     starts: list[FloatArray],
     stop: FloatArray,
     points: tuple[int, int],
 ) -> FloatArray:
     """Sorted grid per segment: ``points[0]`` even on [start, stop] for each of ``starts``
     (groups of one segment may begin far apart), plus ``points[1]`` around each ``flagged``
-    local point set (an arm too narrow for the even spacing, or a sharp shoulder)."""
+    local point set (an arm too narrow for the even spacing, or a sharp shoulder; None:
+    every set)."""
     fractions, offsets = _offsets(*points)
     start = starts[0]
-    even = np.concatenate([s[:, None] + (stop - s)[:, None] * fractions for s in starts], axis=1)
-    if flagged.shape[1] == 0:
+    evens = [s[:, None] + (stop - s)[:, None] * fractions for s in starts]
+    even = evens[0] if len(evens) == 1 else np.concatenate(evens, axis=1)
+    if centre.shape[1] == 0:
         return np.asarray(np.sort(even, axis=1) if len(starts) > 1 else even, dtype=np.float64)
-    local = np.where(
-        flagged[:, :, None], centre[:, :, None] + spread[:, :, None] * offsets, start[:, None, None]
-    )
+    local = centre[:, :, None] + spread[:, :, None] * offsets
+    if flagged is not None and not flagged.all():  # padded sets sit at the start
+        local = np.where(flagged[:, :, None], local, start[:, None, None])
     local = _between(local.reshape(len(start), -1), start[:, None], stop[:, None])
     return np.sort(np.concatenate([even, local], axis=1), axis=1)
+
+
+@functools.cache
+def _every_arm(segments: int, arms: int) -> IntArray:
+    """Each segment's arm indices, all of them; (segments, arms), read-only."""
+    every = np.arange(arms)[None].repeat(segments, axis=0)
+    every.flags.writeable = False
+    return every
 
 
 def _groups_by_segment(group_segment: IntArray) -> tuple[IntArray, IntArray]:
@@ -190,7 +231,7 @@ def integral_propensity(
 
     ``alpha``/``beta`` (S, K); ``group_segment`` (G,); ``group_mask`` (G, K) eligible arms;
     ``points``: even grid points per segment and extra points per narrow arm. Groups that all
-    share one segment (a single decision) take a leaner path over the same grid and rule.
+    share one segment (a single decision) integrate on the same grid by a leaner rule.
     """
     mask = np.asarray(group_mask, dtype=bool)
     segment = np.asarray(group_segment)
@@ -215,36 +256,58 @@ def _segments(
     else:
         eligible = np.zeros(a.shape, dtype=bool)
         np.logical_or.at(eligible, seg_of_group, mask)
+    a, b, real, arms, y, start = _layout(a, b, mask, seg_of_group, eligible, points)
+    return _normalise(_integrate(a, b, real, y, start, mask, seg_of_group, arms), mask)
+
+
+def _layout(
+    a: FloatArray,
+    b: FloatArray,
+    mask: BoolArray,
+    seg_of_group: IntArray,
+    eligible: BoolArray,
+    points: tuple[int, int],
+) -> tuple[FloatArray, FloatArray, BoolArray | None, IntArray, FloatArray, FloatArray]:
+    """Each segment's grid and the arms integrated on it, for either path.
+
+    ``a``/``b`` (U, K) per segment, ``eligible`` (U, K) in any of its groups. Returns the
+    contender arms' ``a``/``b`` (U, W) and indices ``arms`` (U, W), ``real`` (U, W) False
+    where a row is padded (None: no row is), the grid ``y`` (U, n) and its ``start`` (U,)."""
     centre, spread = logit_moments(a, b)
     start, stop, rough_up, start_hi = _bounds(a, b, centre, spread, mask, seg_of_group, eligible)
     starts = [start]
-    if (start_hi - start > 2.0).any():  # a far-reaching group: also resolve the narrow ones
-        starts += [0.5 * (start + start_hi), start_hi]
+    if len(mask) > 1 and (start_hi - start > 2.0).any():  # a far-reaching group: also
+        starts += [0.5 * (start + start_hi), start_hi]  # resolve the narrow ones
     # Only arms that can pass the grid's start matter; the rest have F = 1 and pi ~ 0 there.
-    contender = eligible & (rough_up > start[:, None])
-    rows = np.arange(len(segments))[:, None]
+    # (rough_up is -inf where not eligible)
+    contender = rough_up > start[:, None]
+    real: BoolArray | None = None  # no padding
     if contender.all():  # nothing to prune (common for a single decision): no gathering
-        arms, real = np.broadcast_to(np.arange(a.shape[1]), a.shape), contender
+        arms = _every_arm(*a.shape)
+    elif len(a) == 1 and contender.any():  # one segment: no padding
+        arms = np.flatnonzero(contender)[None]
+        a, b, centre, spread = a[:, arms[0]], b[:, arms[0]], centre[:, arms[0]], spread[:, arms[0]]
     else:
+        rows = np.arange(len(a))[:, None]
         width = max(int(contender.sum(axis=1).max(initial=0)), 1)
         arms = np.argsort(~contender, axis=1, kind="stable")[:, :width]
         real = contender[rows, arms]
         a = np.where(real, a[rows, arms], 1.0)
         b = np.where(real, b[rows, arms], 1.0)
         centre, spread = centre[rows, arms], spread[rows, arms]
-    tight = real & (spread < 1.0 * ((stop - start) / points[0])[:, None])
-    # alpha < 1: the logit density rises like e^(alpha y) and is cut off within about one
-    # unit of -log(a + b); such arms also get points on that shoulder
-    cold = real & (a < 1.0)
-    local = _local_points(centre, spread, np.log(a + b), tight, cold)
-    y = _grid(*local, starts, stop, points)
-    return _normalise(_integrate(a, b, real, y, start, mask, seg_of_group, arms), mask)
+    tight = spread < ((stop - start) / points[0])[:, None]
+    cold = a < 1.0  # such arms also get points on their shoulder
+    if real is not None:
+        tight &= real
+        cold &= real
+    local = _local_points(centre, spread, a, b, tight, cold)
+    return a, b, real, arms, _grid(*local, starts, stop, points), start
 
 
 def _integrate(
     a: FloatArray,
     b: FloatArray,
-    real: BoolArray,
+    real: BoolArray | None,
     y: FloatArray,
     start: FloatArray,
     mask: BoolArray,
@@ -280,11 +343,13 @@ def _integrate(
     np.maximum(cdf, 1e-300, out=cdf)
     np.minimum(cdf, 1.0, out=cdf)
     log_cdf = np.log(cdf, out=cdf)
-    log_cdf[~real] = 0.0
+    if real is not None:
+        log_cdf[~real] = 0.0
     hazard = np.subtract(log_pdf, log_cdf, out=log_pdf)
     np.minimum(hazard, 300.0, out=hazard)
     np.exp(hazard, out=hazard)
-    hazard[~real] = 0.0
+    if real is not None:
+        hazard[~real] = 0.0
     trapezoid = np.zeros_like(y)
     trapezoid[:, 1:] += 0.5 * gaps
     trapezoid[:, :-1] += 0.5 * gaps
@@ -300,7 +365,8 @@ def _integrate(
     out = np.zeros(mask.shape)
     for u in range(len(a)):
         rows = np.flatnonzero(seg_of_group == u) if len(a) > 1 else np.arange(len(mask))
-        sub = (mask[rows][:, arms[u]] & real[u]).astype(np.float64)
+        sub = mask[rows][:, arms[u]]
+        sub = (sub if real is None else sub & real[u]).astype(np.float64)
         log_prod = sub @ log_cdf[u]
         log_prod -= log_prod.max(axis=1, keepdims=True)
         prod = np.exp(log_prod)
@@ -309,103 +375,37 @@ def _integrate(
     return out
 
 
-@functools.cache
-def _tail_levels(upper: int, lower: int) -> FloatArray:
-    """Levels for one quantile call: ``upper`` upper TAIL levels, then ``lower`` lower ones."""
-    levels = np.concatenate([np.full(upper, 1.0 - TAIL), np.full(lower, TAIL)])
-    levels.flags.writeable = False
-    return levels
-
-
 def _one_segment(
     a_all: FloatArray, b_all: FloatArray, mask: BoolArray, points: tuple[int, int]
 ) -> FloatArray:
     """``integral_propensity`` for groups of one segment: ``a_all``/``b_all`` (K,), ``mask``
-    (G, K). The general path's grid (``_bounds``, ``_local_points``, ``_grid``) and rule
-    (``_integrate``) for one segment, on (arms, points) arrays of its contender arms only: no
-    segment axis, padding or per-segment loop, both quantile bounds in one scipy call, the
-    log densities and slopes in one matrix product, hazards f / F by division. Agrees with
-    the general path to rounding (tests/bandit/test_propensity.py)."""
+    (G, K). The general path's grid (``_layout``) with one segment, and the rule on (points,
+    arms) arrays of its contender arms only (``_integrate_one``): no segment axis, padding or
+    per-segment loop."""
     groups, arms_all = mask.shape
-    eligible = mask[0] if groups == 1 else mask.any(axis=0)
-    count = int(np.count_nonzero(eligible))
-    if count == 0:
-        return np.zeros(mask.shape)
-    arm = None if count == arms_all else np.flatnonzero(eligible)  # None: every arm
-    a, b = (a_all, b_all) if arm is None else (a_all[arm], b_all[arm])
-    centre, spread = logit_moments(a, b)
-    # _bounds: exact upper quantiles of the arms reaching highest, and per group the lower
-    # quantile of the arm whose lower tail looks highest, in one betaincinv call
-    rough_up = centre + 8.0 * spread
-    top = None
-    if count > UPPER_CANDIDATES:
-        top = np.argpartition(-rough_up, UPPER_CANDIDATES - 1)[:UPPER_CANDIDATES]
-        up_a, up_b = a[top], b[top]
-    else:
-        up_a, up_b = a, b
-    rough_low = centre - 6.0 * spread
-    if groups == 1:
-        pick = int(rough_low.argmax())
-        low_a, low_b = a[pick : pick + 1], b[pick : pick + 1]
-    else:  # as the general path, a group with nothing eligible picks arm 0
-        low_all = np.full(arms_all, -np.inf)
-        low_all[eligible] = rough_low
-        picks = np.where(mask, low_all, -np.inf).argmax(axis=1)
-        low_a, low_b = a_all[picks], b_all[picks]
-    quantile = special.logit(
-        special.betaincinv(
-            np.concatenate([up_a, low_a]),
-            np.concatenate([up_b, low_b]),
-            _tail_levels(len(up_a), groups),
-        )
+    eligible = mask if groups == 1 else np.asarray(mask.any(axis=0, keepdims=True), dtype=bool)
+    a, b, real, arms, y, start = _layout(
+        a_all[None], b_all[None], mask, _segment_zero(groups), eligible, points
     )
-    stop = float(quantile[: len(up_a)].max())
-    if top is not None:
-        beyond = rough_up > stop
-        beyond[top] = False
-        if beyond.any():
-            more = special.logit(special.betaincinv(a[beyond], b[beyond], 1.0 - TAIL))
-            stop = max(stop, float(more.max()))
-    if groups == 1:  # start_hi is start
-        low = float(quantile[-1])
-        start = -LOGIT_LIMIT if math.isnan(low) else min(max(low, -LOGIT_LIMIT), LOGIT_LIMIT)
-        stop = min(max(stop, start + 1e-9), LOGIT_LIMIT)
-        starts = [start]
-    else:
-        lows = quantile[len(up_a) :]
-        lows = np.where(np.isnan(lows), -LOGIT_LIMIT, lows)
-        start = min(max(float(lows.min()), -LOGIT_LIMIT), LOGIT_LIMIT)
-        start_hi = min(max(float(lows.max()), start), LOGIT_LIMIT)
-        stop = min(max(stop, start + 1e-9), LOGIT_LIMIT)
-        start_hi = min(start_hi, stop)
-        starts = [start]
-        if start_hi - start > 2.0:
-            starts += [0.5 * (start + start_hi), start_hi]
-    contender = rough_up > start
-    if not contender.all():
-        keep = np.flatnonzero(contender)
-        if len(keep) == 0:
-            return _normalise(np.zeros(mask.shape), mask)
-        a, b, centre, spread = a[keep], b[keep], centre[keep], spread[keep]
-        arm = keep if arm is None else arm[keep]
-    # _local_points and _grid
-    fractions, offsets = _offsets(*points)
-    even = [s + (stop - s) * fractions for s in starts]
-    tight = spread < (stop - start) / points[0]
-    cold = a < 1.0
-    if (tight | cold).any():
-        local_centre = np.concatenate([centre[tight], -np.log(a[cold] + b[cold]) - 0.5])
-        local_spread = np.concatenate([spread[tight], np.full(int(cold.sum()), 0.7)])
-        local = _between(local_centre[:, None] + local_spread[:, None] * offsets, start, stop)
-        y = np.sort(np.concatenate([*even, local.ravel()]))
-    else:
-        y = np.sort(np.concatenate(even)) if len(starts) > 1 else even[0]
-    if arm is None:  # one group of every arm, or groups of one segment that all contend
-        sub = np.ones((1, len(a))) if groups == 1 else mask.astype(np.float64)
-        return _normalise(_integrate_one(a, b, y, start, sub), mask)
+    if real is not None:  # padded: no arm contends (nothing is eligible)
+        return _normalise(np.zeros(mask.shape), mask)
+    arm = arms[0]
+    every = len(arm) == arms_all  # every arm contends: no gathering
+    sub = (mask if every else mask[:, arm]).astype(np.float64)
+    value = _integrate_one(a[0], b[0], y[0], float(start[0]), sub)
+    if every:
+        return _normalise(value, mask)
     out = np.zeros(mask.shape)
-    out[:, arm] = _integrate_one(a, b, y, start, mask[:, arm].astype(np.float64))
+    out[:, arm] = value
     return _normalise(out, mask)
+
+
+@functools.cache
+def _segment_zero(groups: int) -> IntArray:
+    """``seg_of_group`` for groups that all belong to one segment; read-only."""
+    zero = np.zeros(groups, dtype=np.int64)
+    zero.flags.writeable = False
+    return zero
 
 
 def _integrate_one(

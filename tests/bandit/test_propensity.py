@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
+from bandit import propensity
 from bandit.objectives import Objective
 from bandit.posterior import Posterior
 from bandit.propensity import (
@@ -322,3 +325,37 @@ def test_one_segment_fast_path_equals_the_general_path(
     assert np.all(fast[~mask] == 0.0)
     some = mask.any(axis=1)
     np.testing.assert_allclose(fast[some].sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(one_segment_groups())
+def test_both_paths_integrate_on_one_grid(
+    case: tuple[np.ndarray, np.ndarray, int, np.ndarray],
+) -> None:
+    """The grid (bounds, contender arms, local points) is built once, by ``_layout``: the
+    one-segment path and the general path integrate the same arms on the very same points."""
+    alpha, beta, segment, mask = case
+    seen: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+
+    def one(a: np.ndarray, b: np.ndarray, y: np.ndarray, start: float, sub: np.ndarray):
+        seen["one"] = (a, y, start)
+        return integrate_one(a, b, y, start, sub)
+
+    def general(a: np.ndarray, b: np.ndarray, real: np.ndarray | None, y: np.ndarray, *rest):
+        kept = a[0] if real is None else a[0][real[0]]
+        seen["general"] = (kept, y[0], float(rest[0][0]))
+        return integrate(a, b, real, y, *rest)
+
+    integrate_one, integrate = propensity._integrate_one, propensity._integrate
+    points = (UNIFORM_POINTS, ARM_POINTS)
+    with (
+        mock.patch.object(propensity, "_integrate_one", one),
+        mock.patch.object(propensity, "_integrate", general),
+    ):
+        integral_propensity(alpha, beta, np.full(len(mask), segment), mask)
+        _segments(alpha, beta, np.full(len(mask), segment), mask, points)
+    if "one" not in seen:  # no arm contends (nothing eligible): nothing to integrate
+        assert len(seen["general"][0]) == 0
+        return
+    for fast, slow in zip(seen["one"], seen["general"], strict=True):
+        np.testing.assert_array_equal(fast, slow)
