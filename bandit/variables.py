@@ -15,7 +15,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
-from bandit.eligibility import BoolArray, Exclusion
+from bandit.rules import BoolArray, Exclusion
 from bandit.vocabulary import resolve_locale
 
 CODE = "missing_variables"

@@ -1,0 +1,129 @@
+"""The words of eligibility: a campaign's contact rules, its arms, a debtor and past sends, and
+the answer (a mask over arms, and every reason an arm is excluded). Data only, checked at
+construction; the rules are applied in ``bandit.masks`` and explained in
+``bandit.explanations``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bandit.caps import Cap
+from bandit.channels import CHANNELS
+from bandit.days import micros
+from bandit.vocabulary import jurisdiction as place
+
+BoolArray = NDArray[np.bool_]
+Reason = tuple[str, str, "datetime | None"]  # (code, detail, until)
+
+CODES: tuple[str, ...] = (
+    "inactive", "no_consent", "opted_out", "marketing_consent",
+    "locale_missing", "first_contact", "quiet_hours", "frequency_cap",
+)  # fmt: skip
+TIME_CODES = CODES[-2:]  # the reasons that time alone lifts
+
+
+@dataclass(frozen=True)
+class ContactRules:
+    """A campaign's contact rules. No sends while the debtor's local wall time is in
+    [quiet_start, quiet_end), wrapping midnight when start > end; start == end: no quiet hours."""
+
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    caps: tuple[Cap, ...] = (Cap("voice", 7, 7.0),)
+    first_contact_template: str | None = None
+    fallback_locale: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.quiet_start.tzinfo is not None or self.quiet_end.tzinfo is not None:
+            raise ValueError("quiet hours are local wall times: give them without a tzinfo")
+
+    def is_quiet(self, local: time) -> bool:
+        """Whether a (naive) local wall time falls in quiet hours."""
+        start, end = self.quiet_start, self.quiet_end
+        if start <= end:
+            return start <= local < end
+        return local >= start or local < end
+
+
+@dataclass(frozen=True)
+class ArmCatalog:
+    """The campaign's K arms, column-wise: template, channel, purpose is marketing, active (not
+    paused or retired), and the locales with a rendition for the arm's (template, channel)."""
+
+    templates: tuple[str, ...]
+    channels: tuple[str, ...]
+    marketing: tuple[bool, ...]
+    active: tuple[bool, ...]
+    locales: tuple[frozenset[str], ...]
+
+    def __post_init__(self) -> None:
+        columns = (self.templates, self.channels, self.marketing, self.active, self.locales)
+        if len({len(column) for column in columns}) > 1:
+            lengths = [len(column) for column in columns]
+            raise ValueError(f"templates, channels, marketing, active, locales differ: {lengths}")
+        unknown = sorted(set(self.channels) - set(CHANNELS))
+        if unknown:
+            raise ValueError(f"unknown channels {unknown}: use {', '.join(CHANNELS)}")
+        repeated = sorted({key for key in self.keys if self.keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"arms must be distinct (template, channel) pairs: {repeated} repeat")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """``template:channel`` per arm; (K,)."""
+        return tuple(f"{t}:{c}" for t, c in zip(self.templates, self.channels, strict=True))
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One past send to a debtor; ``at`` is aware."""
+
+    at: datetime
+    channel: str
+    template: str
+
+    def __post_init__(self) -> None:
+        micros(self.at)
+
+
+@dataclass(frozen=True)
+class Debtor:
+    """What eligibility needs to know about one debtor, including past sends (any order)."""
+
+    channels: frozenset[str]
+    timezone: str
+    locale: str
+    marketing_consent: bool = False
+    opted_out: frozenset[str] = frozenset()
+    jurisdiction: str | None = None
+    history: tuple[Contact, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # as caps say it
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """One reason one arm may not be sent; ``until`` is when time alone lifts it (None: never)."""
+
+    code: str
+    arm: str
+    channel: str
+    detail: str
+    until: datetime | None
+
+
+@dataclass(frozen=True, eq=False)
+class Eligibility:
+    """``mask`` (K,) True where an arm may be sent now; ``locales`` (K,) the locale to render;
+    every reason for every excluded arm; when nothing is eligible, the earliest time waiting
+    makes some arm eligible (None if the mask is non-empty or waiting never helps)."""
+
+    mask: BoolArray
+    locales: tuple[str | None, ...]
+    exclusions: tuple[Exclusion, ...]
+    next_allowed_at: datetime | None
