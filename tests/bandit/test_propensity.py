@@ -332,8 +332,9 @@ def test_one_segment_fast_path_equals_the_general_path(
 def test_both_paths_integrate_on_one_grid(
     case: tuple[np.ndarray, np.ndarray, int, np.ndarray],
 ) -> None:
-    """The grid (bounds, contender arms, local points) is built once, by ``propensity_grid.layout``: the
-    one-segment path and the general path integrate the same arms on the very same points."""
+    """The grid (bounds, contender arms, local points) is built once, by
+    ``propensity_grid.layout``: the one-segment path and the general path integrate the same
+    arms on the very same points."""
     alpha, beta, segment, mask = case
     seen: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
 
