@@ -15,6 +15,16 @@ def day_of(moment: datetime) -> int:
     return int(moment.timestamp() // SECONDS_PER_DAY)
 
 
+def day_start(day: int) -> datetime:
+    """Midnight UTC that begins day number ``day`` (inverse of ``day_of``)."""
+    return EPOCH + timedelta(days=day)
+
+
+def days_between(earlier: datetime, later: datetime) -> int:
+    """Whole days (floor) from ``earlier`` to ``later``, both aware: 0 up to 24 hours."""
+    return int((later - earlier).total_seconds() // SECONDS_PER_DAY)
+
+
 def micros(moment: datetime) -> int:
     """Whole microseconds since the epoch of an aware datetime; ValueError for a naive one."""
     if moment.utcoffset() is None:

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bandit.days import day_of
 from templates_store import prepared
 from templates_store.models import Arm, Campaign, Rendition, Segment, Template, TemplateVersion
 from templates_store.templating import Rendition as RenditionSpec
@@ -36,6 +37,10 @@ def create_campaign(
 
 def get_campaign(session: Session, *, key: str) -> Campaign | None:
     return session.exec(select(Campaign).where(Campaign.key == key)).first()
+
+
+def get_campaign_by_id(session: Session, *, campaign_id: int) -> Campaign | None:
+    return session.get(Campaign, campaign_id)
 
 
 @dataclass(frozen=True)
@@ -66,11 +71,6 @@ def campaign_revision_of(session: Session, *, campaign_id: int) -> Revision | No
 
 def list_campaigns(session: Session) -> Sequence[Campaign]:
     return session.exec(select(Campaign).order_by(col(Campaign.id))).all()
-
-
-def day_of(moment: datetime) -> int:
-    """Whole UTC days since 1970-01-01."""
-    return int(moment.timestamp() // 86_400)
 
 
 def _add_version(

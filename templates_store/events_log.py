@@ -13,24 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, inspect, update
 from sqlmodel import Session, col, select
 
+from bandit.channels import ALL_CHANNELS, CHANNELS
+from bandit.days import days_between
 from templates_store import prepared
 from templates_store.log import DecisionRef
 from templates_store.models import ArmStat, Decision, DelayCount, Event, OptOut
-from templates_store.templating import CHANNELS
 from templates_store.upsert import add_many
 
 OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
 COUNT_COLUMN = {"open": "opens", "click": "clicks", "pay": "pays"}
 CURRENCY_MISMATCH = "currency_mismatch"  # a pay in another currency than its campaign's
 UNSUMMED = frozenset({CURRENCY_MISMATCH})  # flags whose pay amount is stored, never summed
-ALL_CHANNELS = "*"  # an opt-out of every channel
 
 
 @dataclass(frozen=True)
@@ -195,9 +195,8 @@ def record_event(
 
     With ``counts``, the statistics increments are added there, for ``apply_counts``."""
     dialect = session.get_bind().dialect.name
-    late = event.type != "opt_out" and _elapsed(decision, event.occurred_at) > timedelta(
-        days=window_days
-    )
+    elapsed = event.occurred_at - decision.decided_at
+    late = event.type != "opt_out" and elapsed > timedelta(days=window_days)
     if dialect == "postgresql":
         # Queue behind other writers of this decision before taking an Event.id, so ids follow
         # the order outcomes are counted in: the order rebuild_statistics replays. Every event
@@ -299,7 +298,7 @@ def _opt_out(
     """Remember the opt-out (every channel for ``"*"``), now or with ``counts``."""
     held = Counts() if counts is None else counts
     for name in CHANNELS if channel == ALL_CHANNELS else (channel,):
-        held.add(Counts(opt_outs={(campaign_id, debtor_id, name): _as_utc(event.occurred_at)}))
+        held.add(Counts(opt_outs={(campaign_id, debtor_id, name): event.occurred_at}))
     if counts is None:
         apply_counts(session, held)
 
@@ -362,7 +361,7 @@ def count_outcome(
         changed.append(column)
         name = COUNT_COLUMN[event.type]
         increments = {name: 1, f"{name}_w": weight}
-        delay = max(int(_elapsed(decision, event.occurred_at).total_seconds() // 86_400), 0)
+        delay = max(days_between(decision.decided_at, event.occurred_at), 0)
         key = (decision.campaign_id, decision.channel, event.type, delay)
         held.delays[key] = held.delays.get(key, 0) + 1
     amount = event.summed_amount
@@ -378,15 +377,6 @@ def count_outcome(
         state = inspect(decision)
         if state.persistent and state.session is session:
             session.expire(decision, changed)  # read back from the database when next used
-
-
-def _elapsed(decision: Decision | DecisionRef, moment: datetime) -> timedelta:
-    """Time from the decision to ``moment``; SQLite reads back naive datetimes, all UTC."""
-    return _as_utc(moment) - _as_utc(decision.decided_at)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def events_of(session: Session, *, decision_id: str) -> Sequence[Event]:

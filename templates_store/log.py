@@ -160,6 +160,11 @@ def get_decision(session: Session, *, decision_id: str) -> Decision | None:
     return session.get(Decision, decision_id)
 
 
+def get_snapshot(session: Session, *, snapshot_id: str) -> Snapshot | None:
+    """The policy snapshot a decision was drawn from."""
+    return session.get(Snapshot, snapshot_id)
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionRef:
     """What recording an event needs of its decision (read without the ORM's cost)."""
@@ -249,9 +254,15 @@ def debtor_contacts(
 
 
 def debtors_contacted_with(
-    session: Session, *, campaign_id: int, template_id: int, debtor_ids: Sequence[str]
+    session: Session,
+    *,
+    campaign_id: int,
+    template_id: int,
+    debtor_ids: Sequence[str],
+    before: datetime | None = None,
 ) -> set[str]:
-    """The debtors who have ever been sent this template (first-contact rule)."""
+    """The debtors who have been sent this template (first-contact rule): ever, or by a
+    decision made before ``before``."""
     found: set[str] = set()
     for chunk in _chunks(sorted(set(debtor_ids)), 500):
         query = (
@@ -264,6 +275,8 @@ def debtors_contacted_with(
             )
             .distinct()
         )
+        if before is not None:
+            query = query.where(col(Decision.decided_at) < before)
         found.update(session.exec(query).all())
     return found
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bandit.channels import CHANNELS
 from bandit.vocabulary import resolve_locale
 from templates_store.message_checks import carries_opt_out, sms_segments, too_long
 from templates_store.needs import needed_variables
@@ -21,7 +22,6 @@ from templates_store.rendering import run as _run
 from templates_store.sandbox import compile_unchecked as _compile_unchecked
 from templates_store.sms import SmsInfo, sms_info
 from templates_store.validation import (
-    CHANNELS,
     STANDARD_VARIABLES,
     TemplateInvalid,
     TemplateProblem,

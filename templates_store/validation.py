@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from jinja2 import TemplateSyntaxError, nodes
 
+from bandit.channels import CHANNELS
 from templates_store.message_checks import (
     MISSING_OPT_OUT,
     OPT_OUT_CHANNELS,
@@ -31,7 +32,6 @@ from templates_store.sandbox import ANALYSIS, FORBIDDEN_NAMES, compile_unchecked
 from templates_store.sandbox import used_variables as _used_variables
 from templates_store.sms import sms_info
 
-CHANNELS = ("email", "sms", "letter", "push", "voice")
 STANDARD_VARIABLES = frozenset(
     {"name", "amount_due", "due_date", "pay_url", "opt_out_url", "creditor", "reference"}
 )

@@ -10,7 +10,6 @@ from fastapi.responses import StreamingResponse
 from api.auth import require
 from api.deps import ContextDep, SessionDep
 from api.errors import ApiError
-from api.event_schemas import EventBatchIn, EventBatchOut, EventIn, EventOut
 from api.schemas import (
     NO_NUL,
     ArmsOut,
@@ -18,6 +17,10 @@ from api.schemas import (
     DecideBatchOut,
     DecideIn,
     DecideOut,
+    EventBatchIn,
+    EventBatchOut,
+    EventIn,
+    EventOut,
 )
 from api.service import analysis, decisions, events, idempotency
 from api.text_route import TextRoute

@@ -18,7 +18,7 @@ from api.service import campaigns, evidence
 from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
-from api.service.preparation import LONG_AGO, arm_catalog, arm_needs
+from api.service.preparation import arm_catalog, arm_needs, debtor, first_contacted
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.log_cells import neutralise
@@ -27,7 +27,7 @@ from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
 from templates_store import catalog, events_log, log, statistics
 from templates_store.catalog import ArmInfo
-from templates_store.models import Campaign, Decision, Snapshot
+from templates_store.models import Decision
 
 EXPORT_COLUMNS = (
     "decision_id",
@@ -127,89 +127,119 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     return ArmsOut(segment=segment, objective=objective, arms=result)
 
 
-def _counted_contacts(
-    session: Session, decision: Decision, cfg: CampaignConfig, infos: list[ArmInfo], at: datetime
-) -> tuple[Contact, ...]:
-    """The contacts the decision's rules counted: stored with it (later ones included, as
-    the caps count them); for decisions stored before that, its earlier sends."""
-    stored = decision.audit.get("contacts")
-    if stored is not None:
-        return tuple(Contact(datetime.fromisoformat(t), c, k) for t, c, k in stored)
-    history = log.debtor_contacts(
-        session,
-        campaign_id=cfg.id,
-        debtor_ids=[decision.debtor_id],
-        since=at - timedelta(days=cfg.cap_days),
-    )
-    earlier = tuple(
-        Contact(c.at, c.channel, c.template) for c in history[decision.debtor_id] if c.at < at
-    )
-    first = cfg.rules.first_contact_template
-    if (
-        first
-        and not any(c.template == first for c in earlier)
-        and decision.arm_id not in {a.arm_id for a in infos if a.template == first}
-    ):
-        earlier = (Contact(LONG_AGO, "letter", first), *earlier)
-    return earlier
-
-
 def audit(session: Session, decision_id: str) -> dict[str, Any]:
     """Everything a compliance officer asks about one decision."""
     decision = log.get_decision(session, decision_id=decision_id)
     if decision is None:
         raise not_found("decision", decision_id)
-    campaign = session.get(Campaign, decision.campaign_id)
-    assert campaign is not None and campaign.id is not None
+    campaign = catalog.get_campaign_by_id(session, campaign_id=decision.campaign_id)
+    assert campaign is not None and campaign.id is not None  # a decision keeps its campaign
     cfg = campaigns.config(campaign)
-    infos = catalog.campaign_arms(session, campaign_id=campaign.id)
-    segments = {v: k for k, v in catalog.all_segments(session, campaign_id=campaign.id).items()}
-    snapshot = session.get(Snapshot, decision.snapshot_id) if decision.snapshot_id else None
-    at = (
-        decision.decided_at
-        if decision.decided_at.tzinfo
-        else decision.decided_at.replace(tzinfo=UTC)
+    infos = catalog.campaign_arms(session, campaign_id=cfg.id)
+    segments = {v: k for k, v in catalog.all_segments(session, campaign_id=cfg.id).items()}
+    snapshot = (
+        log.get_snapshot(session, snapshot_id=decision.snapshot_id)
+        if decision.snapshot_id
+        else None
     )
-    inputs = decision.audit
-    earlier = _counted_contacts(session, decision, cfg, infos, at)
-    debtor = Debtor(
-        channels=frozenset(inputs.get("channels", [])),
+    reasons = _reasons(session, decision, cfg, infos) if infos else {}
+    return {
+        "decision_id": decision.id,
+        "campaign": campaign.key,
+        "debtor_id": decision.debtor_id,
+        "segment": segments.get(decision.segment_id),
+        "arm": next((a.key for a in infos if a.arm_id == decision.arm_id), None),
+        "template_version": decision.template_version,
+        "channel": decision.channel,
+        "locale": decision.locale,
+        "propensity": decision.propensity,
+        "control": decision.control,
+        "decided_at": decision.decided_at,
+        "inputs": decision.audit,
+        "arms": _audited_arms(decision, infos, reasons),
+        "posterior": snapshot.data if snapshot else None,
+        "outcomes": {
+            "opened_at": decision.opened_at,
+            "clicked_at": decision.clicked_at,
+            "paid_at": decision.paid_at,
+            "amount": decision.amount,
+        },
+        "events": _events(session, decision),
+    }
+
+
+def _debtor_then(session: Session, decision: Decision, cfg: CampaignConfig) -> Debtor:
+    """The debtor as the decision's rules saw it, built as the request builds it: the inputs
+    recorded with the decision, and the contacts its caps and first-contact rule counted
+    (recorded with it, stand-in included, later ones too, as the caps count them; for a
+    decision recorded before that, its earlier sends read back from the log, with the
+    request's stand-in for a first-contact template sent before them)."""
+    inputs, at = decision.audit, decision.decided_at
+    first = cfg.rules.first_contact_template
+    stored = inputs.get("contacts")
+    if stored is not None:
+        contacts = [Contact(datetime.fromisoformat(t), c, k) for t, c, k in stored]
+        first_sent = False  # recorded as counted: a stand-in is already among them
+    else:
+        since = at - timedelta(days=cfg.cap_days)
+        history = log.debtor_contacts(
+            session, campaign_id=cfg.id, debtor_ids=[decision.debtor_id], since=since
+        )
+        contacts = [Contact(c.at, c.channel, c.template) for c in history[decision.debtor_id]]
+        contacts = [c for c in contacts if c.at < at]
+        first_sent = decision.debtor_id in first_contacted(
+            session, cfg, [decision.debtor_id], before=at
+        )
+    return debtor(
+        channels=inputs.get("channels", []),
         timezone=inputs.get("timezone", "UTC"),
         locale=inputs.get("locale", "en"),
         marketing_consent=bool(inputs.get("marketing_consent", False)),
-        opted_out=frozenset(inputs.get("opted_out", [])),
+        opted_out=inputs.get("opted_out", []),
         jurisdiction=inputs.get("jurisdiction"),
-        history=earlier,
+        contacts=contacts,
+        first=first,
+        first_sent=first_sent,
     )
+
+
+def _reasons(
+    session: Session, decision: Decision, cfg: CampaignConfig, infos: list[ArmInfo]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per arm key, every rule that excludes it for the decision's debtor at the decision's
+    time (template status aside: the arms are judged as if active, since their status may
+    have changed since), and the variables the request lacked for it."""
+    debtor_then = _debtor_then(session, decision, cfg)
+    everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
+    found = eligibility(everything_active, cfg.rules, debtor_then, decision.decided_at).exclusions
+    inputs = decision.audit
+    if "variables" in inputs:  # the names the request gave (recorded since they count)
+        needs = arm_needs(lambda v: catalog.renditions_of(session, template_version_id=v), infos)
+        given = frozenset(inputs["variables"])
+        missing = missing_for(needs, debtor_then.locale, cfg.rules.fallback_locale, given)
+        found += exclusions([a.key for a in infos], [a.channel for a in infos], missing)
     reasons: dict[str, list[dict[str, Any]]] = {}
-    if infos:
-        everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
-        found = eligibility(everything_active, cfg.rules, debtor, at).exclusions
-        if "variables" in inputs:  # the names the request gave (recorded since they count)
-            needs = arm_needs(
-                lambda v: catalog.renditions_of(session, template_version_id=v), infos
-            )
-            missing = missing_for(
-                needs, debtor.locale, cfg.rules.fallback_locale, frozenset(inputs["variables"])
-            )
-            found += exclusions([a.key for a in infos], [a.channel for a in infos], missing)
-        for e in found:
-            reasons.setdefault(e.arm, []).append({"code": e.code, "detail": e.detail})
-    arms_out = []
+    for e in found:
+        reasons.setdefault(e.arm, []).append({"code": e.code, "detail": e.detail})
+    return reasons
+
+
+NOT_ACTIVE = {
+    "code": "inactive",
+    "detail": "paused, retired or not registered when the decision was made",
+}
+
+
+def _audited_arms(
+    decision: Decision, infos: list[ArmInfo], reasons: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Every arm of the campaign: eligible for the decision or not, chosen or not, and why
+    it was excluded."""
+    out = []
     for a in infos:
         eligible = a.key in decision.eligible
-        why = (
-            []
-            if eligible
-            else reasons.get(a.key)
-            or [
-                {
-                    "code": "inactive",
-                    "detail": "paused, retired or not registered when the decision was made",
-                }
-            ]
-        )
-        arms_out.append(
+        why = [] if eligible else reasons.get(a.key) or [dict(NOT_ACTIVE)]
+        out.append(
             {
                 "arm": a.key,
                 "eligible": eligible,
@@ -217,8 +247,12 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
                 "excluded_by": why,
             }
         )
-    chosen = next((a.key for a in infos if a.arm_id == decision.arm_id), None)
-    events = [
+    return out
+
+
+def _events(session: Session, decision: Decision) -> list[dict[str, Any]]:
+    """The events received for the decision, in the order they were stored."""
+    return [
         {
             "event_id": e.event_id,
             "type": e.type,
@@ -232,29 +266,6 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
         }
         for e in events_log.events_of(session, decision_id=decision.id)
     ]
-    return {
-        "decision_id": decision.id,
-        "campaign": campaign.key,
-        "debtor_id": decision.debtor_id,
-        "segment": segments.get(decision.segment_id),
-        "arm": chosen,
-        "template_version": decision.template_version,
-        "channel": decision.channel,
-        "locale": decision.locale,
-        "propensity": decision.propensity,
-        "control": decision.control,
-        "decided_at": decision.decided_at,
-        "inputs": inputs,
-        "arms": arms_out,
-        "posterior": snapshot.data if snapshot else None,
-        "outcomes": {
-            "opened_at": decision.opened_at,
-            "clicked_at": decision.clicked_at,
-            "paid_at": decision.paid_at,
-            "amount": decision.amount,
-        },
-        "events": events,
-    }
 
 
 def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
@@ -268,11 +279,10 @@ def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
         writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
         writer.writerow(EXPORT_COLUMNS)
         for n, (d, segment, arm) in enumerate(log.export_rows(session, campaign_id=campaign.id)):
-            decided = d.decided_at if d.decided_at.tzinfo else d.decided_at.replace(tzinfo=UTC)
             writer.writerow(
                 (
                     neutralise(d.id),
-                    decided.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    d.decided_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
                     neutralise(campaign.key),
                     neutralise(segment),
                     neutralise(arm),

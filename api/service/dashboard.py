@@ -14,6 +14,7 @@ from sqlmodel import Session
 from api.schemas import ArmsOut
 from api.service import analysis, campaigns, templates
 from api.service.context import ServiceContext
+from bandit.days import day_of, day_start
 from simulations import charts
 from templates_store import catalog, reports, statistics
 
@@ -76,9 +77,7 @@ def _shares(rows: list[tuple[int, str, float]]) -> tuple[list[str], list[str], n
     for d, n, w in rows:
         grid[di[d], ni[n]] += w
     total = grid.sum(axis=1, keepdims=True)
-    labels = [
-        (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=d)).date().isoformat() for d in days
-    ]
+    labels = [day_start(d).date().isoformat() for d in days]
     return labels, names, np.divide(grid, total, out=np.zeros_like(grid), where=total > 0)
 
 
@@ -89,7 +88,7 @@ def build(
     campaign = campaigns.load(session, campaign_key)
     cfg = campaigns.config(campaign)
     now = datetime.now(UTC)
-    today = int(now.timestamp() // 86_400)
+    today = day_of(now)
     arms = catalog.campaign_arms(session, campaign_id=cfg.id)
     key_of = {a.arm_id: a.key for a in arms}
     segments = catalog.all_segments(session, campaign_id=cfg.id)
@@ -118,7 +117,7 @@ def build(
         if rows:
             allocation_panels.append((name_of[sid], *_shares(rows)))
         policy_rows = [
-            (int(at.timestamp() // 86_400), arm, float(v["allocation"]))
+            (day_of(at), arm, float(v["allocation"]))
             for at, data in snapshots
             if data.get("segment_id") == sid
             for arm, v in data.get("arms", {}).items()

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from api.errors import ApiError
-from api.event_schemas import EventIn
+from api.schemas import EventIn
 from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
+from bandit.channels import ALL_CHANNELS
 from templates_store import events_log, log
 
 EARLY_SLACK = timedelta(minutes=5)  # clocks of sender and service may differ a little
@@ -111,7 +112,7 @@ def opt_out_channel(event: EventIn) -> str | None:
         return None
     if event.channel is not None:
         return event.channel
-    return events_log.ALL_CHANNELS if event.decision_id is None else None
+    return ALL_CHANNELS if event.decision_id is None else None
 
 
 def differences(

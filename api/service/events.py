@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from api.currencies import is_currency
 from api.errors import ApiError
-from api.event_schemas import EventIn, EventOut, EventResult
+from api.schemas import EventIn, EventOut, EventResult, assume_utc
 from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
 from api.service.event_targets import (
@@ -30,25 +30,21 @@ from api.service.event_targets import (
     target,
 )
 from api.service.evidence import Clock
+from bandit.days import EPOCH
 from templates_store import events_log, log
 
 FUTURE_SLACK = timedelta(hours=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 __all__ = ["Lookups", "record", "record_batch", "record_one"]
 
 
-def _aware(moment: datetime) -> datetime:
-    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _occurred(event: EventIn, now: datetime) -> datetime:
-    raw = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+    raw = assume_utc(event.occurred_at)
     if raw > now + FUTURE_SLACK:  # compared before any arithmetic: year 9999 cannot overflow
         raise ApiError(422, "bad_time", f"occurred_at {raw.isoformat()} is in the future")
     if raw < EPOCH:  # before any decision (and year 1 minus a window would overflow)
         raise ApiError(422, "bad_time", f"occurred_at {raw.isoformat()} is before 1970")
-    return _aware(event.occurred_at)
+    return raw.astimezone(UTC)
 
 
 def _check_currency(event: EventIn) -> None:
@@ -84,7 +80,7 @@ def record(
         return _duplicate(event, stored, known)
     to = target(session, event, occurred, known)
     decision = to.decision
-    if decision is not None and occurred < _aware(decision.decided_at) - EARLY_SLACK:
+    if decision is not None and occurred < decision.decided_at - EARLY_SLACK:
         raise ApiError(
             422,
             "bad_time",

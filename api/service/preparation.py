@@ -3,7 +3,7 @@ the debtors' contact histories and opt-outs, and the eligibility masks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -84,23 +84,75 @@ def arm_needs(
     ]
 
 
+def with_first_contact(
+    contacts: Sequence[Contact], first: str | None, first_sent: bool
+) -> tuple[Contact, ...]:
+    """The contacts the rules count, with a stand-in for the first-contact template when the
+    debtor was sent it before the contacts read (the cap window): the first-contact rule then
+    holds without reading the whole history. The request and its audit both add it here."""
+    if first is not None and first_sent and not any(c.template == first for c in contacts):
+        return (Contact(LONG_AGO, "letter", first), *contacts)
+    return tuple(contacts)
+
+
+def first_contacted(
+    session: Session, cfg: CampaignConfig, debtor_ids: Sequence[str], before: datetime | None = None
+) -> set[str]:
+    """The debtors already sent the campaign's first-contact template (by a decision made
+    before ``before``, when given); empty when the campaign names none."""
+    first = cfg.rules.first_contact_template
+    template = (
+        None if first is None else catalog.get_template(session, campaign_id=cfg.id, key=first)
+    )
+    if template is None or template.id is None:
+        return set()
+    return log.debtors_contacted_with(
+        session, campaign_id=cfg.id, template_id=template.id, debtor_ids=debtor_ids, before=before
+    )
+
+
+def debtor(
+    *,
+    channels: Iterable[str],
+    timezone: str,
+    locale: str,
+    marketing_consent: bool,
+    opted_out: Iterable[str],
+    jurisdiction: str | None,
+    contacts: Sequence[Contact],
+    first: str | None,
+    first_sent: bool,
+) -> Debtor:
+    """A debtor as the eligibility rules see it, from a request or from a decision's audit
+    record alike."""
+    return Debtor(
+        channels=frozenset(channels),
+        timezone=timezone,
+        locale=locale,
+        marketing_consent=marketing_consent,
+        opted_out=frozenset(opted_out),
+        jurisdiction=jurisdiction,
+        history=with_first_contact(contacts, first, first_sent),
+    )
+
+
 def debtor_of(
     item: DecideIn, history: list[log.Contact], opted: set[str], first_sent: bool, first: str | None
 ) -> Debtor:
-    contacts = tuple(Contact(c.at, c.channel, c.template) for c in history)
-    if first is not None and first_sent and not any(c.template == first for c in contacts):
-        contacts = (Contact(LONG_AGO, "letter", first), *contacts)  # sent before the cap window
+    """The request's debtor: its inputs, the opt-outs the service remembers, its contacts."""
     jurisdiction = item.jurisdiction
     if jurisdiction is None and isinstance(item.attributes.get("state"), str):
         jurisdiction = str(item.attributes["state"])
-    return Debtor(
-        channels=frozenset(item.channels),
+    return debtor(
+        channels=item.channels,
         timezone=item.timezone,
         locale=item.locale,
         marketing_consent=item.marketing_consent,
-        opted_out=frozenset(item.opted_out) | frozenset(opted),
+        opted_out={*item.opted_out, *opted},
         jurisdiction=jurisdiction,
-        history=contacts,
+        contacts=[Contact(c.at, c.channel, c.template) for c in history],
+        first=first,
+        first_sent=first_sent,
     )
 
 
@@ -175,13 +227,7 @@ def prepare(
     histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)
     opted = log.opted_out(session, campaign_id=cfg.id, debtor_ids=debtor_ids)
     first = cfg.rules.first_contact_template
-    first_sent: set[str] = set()
-    if first is not None:
-        template = catalog.get_template(session, campaign_id=cfg.id, key=first)
-        if template is not None and template.id is not None:
-            first_sent = log.debtors_contacted_with(
-                session, campaign_id=cfg.id, template_id=template.id, debtor_ids=debtor_ids
-            )
+    first_sent = first_contacted(session, cfg, debtor_ids)
     debtors = [
         debtor_of(
             item,

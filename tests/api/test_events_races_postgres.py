@@ -23,8 +23,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.errors import ApiError
-from api.event_schemas import EventIn
-from api.schemas import CHANNELS
+from api.schemas import CHANNELS, EventIn
 from api.service import events
 from api.service.catalog_cache import CatalogCache
 from templates_store.db import make_engine

@@ -21,7 +21,7 @@ import pytest
 from sqlmodel import Session
 
 from api.errors import ApiError
-from api.event_schemas import EventIn
+from api.schemas import EventIn
 from api.service import events
 from api.service.catalog_cache import CatalogCache
 from templates_store.db import make_engine

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.currencies import CurrencyCode
-from api.schemas import NO_NUL, Channel, Key, Strict
+from api.schemas.common import NO_NUL, Channel, Key, Strict
 
 EventType = Literal["open", "click", "pay", "opt_out"]
 

@@ -1,0 +1,140 @@
+"""Campaign bodies: create (with every setting's default) and read."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from api.currencies import CurrencyCode, is_currency
+from api.schemas.common import NO_NUL, TIME, Channel, Key, Locale, Strict
+
+
+class Windows(Strict):
+    open: int = Field(3, ge=1, le=90)
+    click: int = Field(7, ge=1, le=90)
+    pay: int = Field(14, ge=1, le=90)
+
+
+class QuietHours(Strict):
+    start: str = "21:00"
+    end: str = "08:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not TIME.match(value):
+            raise ValueError("must be a 24-hour time HH:MM, e.g. 21:00")
+        return value
+
+
+class CapIn(Strict):
+    channel: Channel | Literal["*"]
+    max: int = Field(ge=0, le=1000)
+    days: float = Field(gt=0, le=365, allow_inf_nan=False)
+    jurisdiction: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
+
+
+class ControlIn(Strict):
+    template: Key
+    share: float = Field(gt=0, lt=1, allow_inf_nan=False)
+
+
+def _default_caps() -> list[CapIn]:
+    """A campaign that sets no caps: at most one contact per debtor a day on any channel,
+    Regulation F's 7 calls in 7 days, and Massachusetts' 2 calls in 7 days. ``[]``: none."""
+    return [
+        CapIn(channel="*", max=1, days=1),
+        CapIn(channel="voice", max=7, days=7),
+        CapIn(channel="voice", max=2, days=7, jurisdiction="MA"),
+    ]
+
+
+class CampaignCreate(Strict):
+    """A dunning programme; everything but ``key`` has a default."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "key": "loans-de",
+                    "name": "Consumer loans DE",
+                    "segment_by": ["risk", "dpd"],
+                    "buckets": {"dpd": [0, 31, 61, 91]},
+                    "objective": "pay",
+                    "windows_days": {"open": 3, "click": 7, "pay": 14},
+                    "half_life_days": None,
+                    "exploration_floor": 0.02,
+                    "burn_in": 20,
+                    "quiet_hours": {"start": "21:00", "end": "08:00"},
+                    "caps": [
+                        {"channel": "voice", "max": 7, "days": 7},
+                        {"channel": "*", "max": 10, "days": 7},
+                    ],
+                    "control": None,
+                    "first_contact_template": None,
+                    "fallback_locale": "en",
+                    "currency": "EUR",
+                }
+            ]
+        },
+    )
+    key: Key
+    name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    segment_by: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")]] = Field(
+        default_factory=list, max_length=10
+    )
+    buckets: dict[str, list[Annotated[float, Field(allow_inf_nan=False)]]] = Field(
+        default_factory=dict
+    )
+    objective: (
+        Literal["pay", "net_recovery"]
+        | dict[Literal["open", "click", "pay"], Annotated[float, Field(ge=0, allow_inf_nan=False)]]
+    ) = "pay"
+    windows_days: Windows = Field(default_factory=Windows)
+    half_life_days: float | None = Field(default=None, ge=1, le=3650, allow_inf_nan=False)
+    exploration_floor: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    burn_in: int = Field(20, ge=0, le=100_000)
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
+    caps: list[CapIn] = Field(default_factory=_default_caps, max_length=50)
+    control: ControlIn | None = None
+    first_contact_template: Key | None = None
+    fallback_locale: Locale | None = None
+    sms_max_segments: int = Field(3, ge=1, le=10)
+    policy: Literal["thompson", "uniform", "epsilon-greedy", "ucb1", "champion"] = "thompson"
+    currency: CurrencyCode = Field(
+        "EUR", description="ISO 4217; only pays in this currency add to the amounts"
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if not is_currency(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code, e.g. EUR or USD")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignCreate:
+        for attribute, edges in self.buckets.items():
+            if attribute not in self.segment_by:
+                raise ValueError(f"buckets.{attribute}: '{attribute}' is not in segment_by")
+            if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
+                raise ValueError(
+                    f"buckets.{attribute}: edges must be strictly increasing, e.g. [0, 31, 61, 91]"
+                )
+        if isinstance(self.objective, dict) and not any(w > 0 for w in self.objective.values()):
+            raise ValueError("objective: at least one weight must be greater than zero")
+        if self.policy == "champion" and self.control is None:
+            raise ValueError("policy 'champion' needs a control template (control.template)")
+        return self
+
+
+class CampaignPublic(CampaignCreate):
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = None
+    created_at: datetime
+    templates: int = 0
+    arms: int = 0

@@ -1,0 +1,50 @@
+"""What every family of bodies shares: strict models, keys, locales, channels, free text."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bandit.channels import CHANNELS, Channel
+
+__all__ = [
+    "CHANNELS",
+    "NO_NUL",
+    "TIME",
+    "Attribute",
+    "Channel",
+    "Key",
+    "Locale",
+    "Strict",
+    "assume_utc",
+]
+
+Key = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="letters, digits, . _ -")
+]
+Locale = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$", examples=["en", "de-AT", "zh-Hans"]
+    ),
+]
+TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# Free text may hold any character but NUL, which PostgreSQL cannot store in text or JSONB
+# (SQLite can): refused up front on every backend, so the two behave alike.
+NO_NUL = r"^[^\x00]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Attribute = Annotated[str, Field(pattern=NO_NUL)] | int | float | bool | None
+
+
+def assume_utc(moment: datetime) -> datetime:
+    """A time from a request body, where one without a zone means UTC. The one place a naive
+    time is made aware: stored times come back aware (templates_store.models.UtcDateTime)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

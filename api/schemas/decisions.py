@@ -1,0 +1,118 @@
+"""Decision bodies: one debtor or a batch in; the message to send, or no-send with reasons, out."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.schemas.common import NO_NUL, Attribute, Channel, Locale, Strict
+
+
+class Message(BaseModel):
+    subject: str | None = None
+    body: str
+    title: str | None = None
+
+
+class DecideIn(Strict):
+    """One debtor to decide for."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "debtor_id": "d-123",
+                    "attributes": {"risk": "high", "dpd": 45, "state": "NY"},
+                    "segment": None,
+                    "channels": ["email", "sms", "voice"],
+                    "marketing_consent": False,
+                    "timezone": "America/New_York",
+                    "locale": "en",
+                    "variables": {
+                        "name": "Ada",
+                        "amount_due": "$120.00",
+                        "pay_url": "https://pay.example/x",
+                        "opt_out_url": "https://pay.example/stop",
+                    },
+                    "at": None,
+                }
+            ]
+        },
+    )
+    debtor_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    attributes: dict[Annotated[str, Field(max_length=50, pattern=NO_NUL)], Attribute] = Field(
+        default_factory=dict, max_length=50
+    )
+    segment: str | None = Field(default=None, min_length=1, max_length=300, pattern=NO_NUL)
+    channels: list[Channel] = Field(default_factory=list, max_length=5)
+    opted_out: list[Channel] = Field(default_factory=list, max_length=5)
+    marketing_consent: bool = False
+    timezone: str = Field(default="UTC", min_length=1, max_length=64, pattern=NO_NUL)
+    locale: Locale = "en"
+    jurisdiction: str | None = Field(
+        default=None, max_length=50, pattern=NO_NUL, description="defaults to attributes.state"
+    )
+    variables: dict[Annotated[str, Field(max_length=50)], str | int | float] = Field(
+        default_factory=dict, max_length=100
+    )
+    at: datetime | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _finite(cls, value: dict[str, Attribute]) -> dict[str, Attribute]:
+        for name, v in value.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"attributes.{name} must be a finite number")
+            if isinstance(v, str) and len(v) > 200:
+                raise ValueError(f"attributes.{name} is longer than 200 characters")
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _finite_vars(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        for name, v in value.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"variables.{name} must be a finite number")
+            if isinstance(v, str) and len(v) > 2000:
+                raise ValueError(f"variables.{name} is longer than 2000 characters")
+        return value
+
+
+class Reason(BaseModel):
+    code: str
+    channel: str | None = None
+    arm: str | None = None
+    detail: str
+
+
+class DecideOut(BaseModel):
+    decision_id: str | None = None
+    send: bool
+    template: str | None = None
+    version: int | None = None
+    channel: str | None = None
+    locale: str | None = None
+    arm: str | None = None
+    segment: str
+    propensity: float | None = None
+    control: bool = False
+    message: Message | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    next_allowed_at: datetime | None = None
+    decided_at: datetime
+
+
+class DecideBatchIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": DecideIn.model_json_schema()["examples"]}]},
+    )
+    items: list[DecideIn] = Field(min_length=1)
+
+
+class DecideBatchOut(BaseModel):
+    results: list[DecideOut]

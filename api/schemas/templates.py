@@ -1,0 +1,92 @@
+"""Template bodies: register, new version, read, preview."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import NO_NUL, Channel, Key, Locale, Strict
+
+TEMPLATE_EXAMPLE: dict[str, Any] = {
+    "purpose": "collection",
+    "cost": {"sms": 0.01},
+    "renditions": [
+        {
+            "channel": "email",
+            "locale": "en",
+            "subject": "A quick reminder, {{ name }}",
+            "body": '<p>Hi {{ name }}, {{ amount_due }} is due. <a href="{{ pay_url }}">Pay</a> <a href="{{ opt_out_url }}">Unsubscribe</a></p>',
+        },
+        {
+            "channel": "sms",
+            "locale": "en",
+            "body": "Hi {{ name }}, {{ amount_due }} is due: {{ pay_url }} Reply STOP to opt out",
+        },
+    ],
+}
+
+
+class RenditionIn(Strict):
+    channel: Channel
+    locale: Locale
+    body: str = Field(min_length=1, max_length=100_000, pattern=NO_NUL)
+    subject: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    title: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+
+
+class TemplateUpdate(Strict):
+    """A new version of a template: its renditions (one per channel and locale)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
+    purpose: Literal["collection", "marketing"] = "collection"
+    cost: dict[Channel, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+    variables: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")]] = Field(
+        default_factory=list, max_length=50
+    )
+    renditions: list[RenditionIn] = Field(min_length=1, max_length=100)
+
+
+class TemplateCreate(TemplateUpdate):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"key": "friendly", **TEMPLATE_EXAMPLE}]}
+    )
+    key: Key
+
+
+class TemplatePublic(BaseModel):
+    key: str
+    purpose: str
+    status: str
+    version: int
+    variables: list[str]
+    cost: dict[str, float]
+    renditions: list[RenditionIn]
+    arms: list[str]
+
+
+class PreviewIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "variables": {"name": "Ada", "amount_due": "$120.00"},
+                    "channel": "sms",
+                    "locale": "en",
+                }
+            ]
+        },
+    )
+    variables: dict[str, str | int | float] = Field(default_factory=dict, max_length=100)
+    channel: Channel | None = None
+    locale: Locale | None = None
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class PreviewOut(BaseModel):
+    template: str
+    version: int
+    previews: list[dict[str, Any]]
