@@ -6,7 +6,6 @@ import gc
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,6 +13,7 @@ from api import errors, metrics, openapi_links
 from api.routes import campaigns, dashboard, decisions
 from api.service.context import ServiceContext
 from api.settings import Settings, get_settings
+from templates_store import db
 from templates_store.db import make_engine
 
 DESCRIPTION = """Learns which payment reminder (template x channel) to send per debtor segment,
@@ -99,8 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         """Liveness, and whether the database answers."""
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        db.ping(engine)
         return {"status": "ok", "database": engine.dialect.name}
 
     @app.get("/metrics", tags=["service"], response_class=Response)

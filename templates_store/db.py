@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -56,6 +56,12 @@ def make_engine(
     return create_engine(
         resolved, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
     )
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database for nothing: raises if it does not answer (liveness)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def is_sqlite(engine: Engine) -> bool:
