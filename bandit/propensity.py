@@ -20,7 +20,7 @@ from scipy import special
 
 from bandit.objectives import Objective
 from bandit.posterior import Posterior, sample_objective
-from bandit.propensity_grid import ARM_POINTS, UNIFORM_POINTS, layout
+from bandit.propensity_grid import ARM_POINTS, UNIFORM_POINTS, layout, read_only
 from bandit.stats import BoolArray, FloatArray, IntArray
 
 __all__ = ["ARM_POINTS", "UNIFORM_POINTS", "integral_propensity", "monte_carlo_propensity"]
@@ -186,9 +186,7 @@ def _one_segment(
 @functools.cache
 def _segment_zero(groups: int) -> IntArray:
     """``seg_of_group`` for groups that all belong to one segment; read-only."""
-    zero = np.zeros(groups, dtype=np.int64)
-    zero.flags.writeable = False
-    return zero
+    return read_only(np.zeros(groups, dtype=np.int64))
 
 
 def _integrate_one(

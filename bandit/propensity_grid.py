@@ -10,12 +10,14 @@ segments at once, arrays (U, K); one segment is U = 1, with no padding.
 from __future__ import annotations
 
 import functools
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 from scipy import special
 
 from bandit.stats import BoolArray, FloatArray, IntArray
+
+ArrayT = TypeVar("ArrayT", bound=np.ndarray)
 
 TAIL = 1e-9
 LOGIT_LIMIT = 700.0
@@ -57,12 +59,16 @@ def _by_segment(
     return np.asarray(reducer.reduceat(values[order], starts), dtype=np.float64)
 
 
+def read_only(array: ArrayT) -> ArrayT:
+    """``array``, no longer writeable: safe to keep in a cache and hand out."""
+    array.flags.writeable = False
+    return array
+
+
 @functools.cache
 def _tail_levels(upper: int, lower: int) -> FloatArray:
     """Levels for one quantile call: ``upper`` upper TAIL levels, then ``lower`` lower ones."""
-    levels = np.concatenate([np.full(upper, 1.0 - TAIL), np.full(lower, TAIL)])
-    levels.flags.writeable = False
-    return levels
+    return read_only(np.concatenate([np.full(upper, 1.0 - TAIL), np.full(lower, TAIL)]))
 
 
 def _bounds(
@@ -186,9 +192,7 @@ def _grid(
 @functools.cache
 def _every_arm(segments: int, arms: int) -> IntArray:
     """Each segment's arm indices, all of them; (segments, arms), read-only."""
-    every = np.arange(arms)[None].repeat(segments, axis=0)
-    every.flags.writeable = False
-    return every
+    return read_only(np.arange(arms)[None].repeat(segments, axis=0))
 
 
 def layout(

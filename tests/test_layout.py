@@ -7,7 +7,7 @@ Read from the source with ``ast``; nothing is imported or run.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,67 +116,58 @@ def test_only_the_store_runs_sql() -> None:
     assert found == []
 
 
-def channel_lists(path: Path) -> list[int]:
-    """Lines where a literal lists every channel (a tuple, list, set or Literal[...])."""
-    lines = []
-    for node in ast.walk(tree(path)):
-        elements = None
-        if isinstance(node, ast.Tuple | ast.List | ast.Set):
-            elements = node.elts
-        if elements and all(isinstance(e, ast.Constant) for e in elements):
-            values = {e.value for e in elements if isinstance(e, ast.Constant)}
-            if values == set(CHANNELS):
-                lines.append(node.lineno)
-    return lines
+def lists_every_channel(node: ast.AST) -> bool:
+    """A literal tuple, list or set (or Literal[...]) of exactly the channels."""
+    if not isinstance(node, ast.Tuple | ast.List | ast.Set) or not node.elts:
+        return False
+    values = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+    return set(values) == set(CHANNELS)
 
 
-def test_the_channels_are_listed_once() -> None:
-    found = {
-        name(p): lines
-        for p in modules(*PACKAGES)
-        if (lines := channel_lists(p)) and not pending(p, "channels")
-    }
-    assert found == {"bandit/channels.py": [8]}
-
-
-def day_lengths(path: Path) -> list[int]:
-    """Lines with the number of seconds in a day: a day number or length made by hand."""
-    return [
-        node.lineno
-        for node in ast.walk(tree(path))
-        if isinstance(node, ast.Constant)
+def seconds_in_a_day(node: ast.AST) -> bool:
+    """The number 86,400: a day number or a day's length made by hand."""
+    return (
+        isinstance(node, ast.Constant)
         and not isinstance(node.value, bool)
         and node.value in (86_400, 86_400.0)
-    ]
+    )
 
 
-def test_day_numbers_come_from_bandit_days() -> None:
-    found = {
-        name(p): lines
-        for p in modules(*PACKAGES)
-        if (lines := day_lengths(p)) and not pending(p, "day")
-    }
-    assert found == {"bandit/days.py": [9]}
-
-
-def naive_fixes(path: Path) -> list[int]:
-    """Lines that give a datetime the UTC zone it lacks (``.replace(tzinfo=...)``)."""
-    return [
-        node.lineno
-        for node in ast.walk(tree(path))
-        if isinstance(node, ast.Call)
+def makes_aware(node: ast.AST) -> bool:
+    """``.replace(tzinfo=...)``: a datetime given the zone it lacks."""
+    return (
+        isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "replace"
         and any(k.arg == "tzinfo" for k in node.keywords)
-    ]
+    )
+
+
+def where(
+    hit: Callable[[ast.AST], bool], what: str, packages: tuple[str, ...] = PACKAGES
+) -> dict[str, list[int]]:
+    """Per module (not pending for ``what``), the lines of the nodes ``hit`` finds."""
+    found = {}
+    for path in modules(*packages):
+        lines = sorted(node.lineno for node in ast.walk(tree(path)) if hit(node))
+        if lines and not pending(path, what):
+            found[name(path)] = lines
+    return found
+
+
+def test_the_channels_are_listed_once() -> None:
+    assert where(lists_every_channel, "channels") == {"bandit/channels.py": [8]}
+
+
+def test_day_numbers_come_from_bandit_days() -> None:
+    assert where(seconds_in_a_day, "day") == {"bandit/days.py": [9]}
 
 
 def test_naive_times_are_made_aware_in_two_places() -> None:
     """Request bodies (api.schemas.assume_utc) and stored times (models.UtcDateTime); every
     other time in api/ and templates_store/ is aware already."""
-    found = {
-        name(p): len(lines)
-        for p in modules("api", "templates_store")
-        if (lines := naive_fixes(p)) and not pending(p, "naive")
+    found = where(makes_aware, "naive", ("api", "templates_store"))
+    assert {module: len(lines) for module, lines in found.items()} == {
+        "api/schemas/common.py": 1,
+        "templates_store/models.py": 2,
     }
-    assert found == {"api/schemas/common.py": 1, "templates_store/models.py": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -64,22 +65,23 @@ class DecideIn(Strict):
     @field_validator("attributes")
     @classmethod
     def _finite(cls, value: dict[str, Attribute]) -> dict[str, Attribute]:
-        for name, v in value.items():
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"attributes.{name} must be a finite number")
-            if isinstance(v, str) and len(v) > 200:
-                raise ValueError(f"attributes.{name} is longer than 200 characters")
+        _finite_and_short("attributes", value, 200)
         return value
 
     @field_validator("variables")
     @classmethod
     def _finite_vars(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
-        for name, v in value.items():
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"variables.{name} must be a finite number")
-            if isinstance(v, str) and len(v) > 2000:
-                raise ValueError(f"variables.{name} is longer than 2000 characters")
+        _finite_and_short("variables", value, 2000)
         return value
+
+
+def _finite_and_short(field: str, values: Mapping[str, object], longest: int) -> None:
+    """Every number finite and every text at most ``longest`` characters, else ValueError."""
+    for name, v in values.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{field}.{name} must be a finite number")
+        if isinstance(v, str) and len(v) > longest:
+            raise ValueError(f"{field}.{name} is longer than {longest} characters")
 
 
 class Reason(BaseModel):
