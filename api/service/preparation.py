@@ -24,7 +24,7 @@ from bandit.eligibility import (
     load_zone,
 )
 from bandit.variables import Needs, variables_mask
-from templates_store import catalog, locks, log
+from templates_store import history, locks, log
 from templates_store.catalog import ArmInfo
 from templates_store.templating import Rendition, needed_variables
 
@@ -130,7 +130,10 @@ def prepare(
 ) -> Prepared:
     """Validate the items, lock their debtors, then read the clock and the debtors' contact
     histories: a decision that waited for a debtor's lock sees the one that held it."""
-    view = ctx.catalog.campaign(session, campaign_key)
+    # the campaign's id and segment rules never change: a view this process has seen serves
+    # until the debtors are locked; the revision is read after the locks (below)
+    seen_view = ctx.catalog.seen(campaign_key)
+    view = seen_view or ctx.catalog.campaign(session, campaign_key)
     cfg = view.config
     seen: set[str] = set()
     for i, item in enumerate(items):
@@ -163,31 +166,31 @@ def prepare(
                 422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
             ) from exc
     debtor_ids = [item.debtor_id for item in items]
-    if locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=checked):
-        # read again after waiting for the debtors: a template change (pause, retirement,
-        # new version) that committed meanwhile holds for this decision (a cache hit else)
+    waited = locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=checked)
+    if waited or seen_view is not None:
+        # the revision, read after waiting for the debtors: a template change (pause,
+        # retirement, new version) that committed meanwhile holds for this decision
         view = ctx.catalog.campaign(session, campaign_key)
+        cfg = view.config
     now = clock()  # after the locks: every decision that held them has committed
     times = [item_time(item, now) for item in items]
     arms = view.arms
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
     since = min(times) - timedelta(days=cfg.cap_days)
-    histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)
-    opted = log.opted_out(session, campaign_id=cfg.id, debtor_ids=debtor_ids)
     first = cfg.rules.first_contact_template
-    first_sent: set[str] = set()
-    if first is not None:
-        template = catalog.get_template(session, campaign_id=cfg.id, key=first)
-        if template is not None and template.id is not None:
-            first_sent = log.debtors_contacted_with(
-                session, campaign_id=cfg.id, template_id=template.id, debtor_ids=debtor_ids
-            )
+    found = history.debtor_histories(
+        session,
+        campaign_id=cfg.id,
+        debtor_ids=debtor_ids,
+        since=since,
+        first_template_id=next((a.template_id for a in arms if a.template == first), None),
+    )
     debtors = [
         debtor_of(
             item,
-            histories.get(item.debtor_id, []),
-            opted.get(item.debtor_id, set()),
-            item.debtor_id in first_sent,
+            found.contacts.get(item.debtor_id, []),
+            found.opted_out.get(item.debtor_id, set()),
+            item.debtor_id in found.first_sent,
             first,
         )
         for item in items
