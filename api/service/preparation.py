@@ -118,6 +118,14 @@ class Prepared:
     masks: np.ndarray
     needs: list[Needs] = field(default_factory=list)  # per arm (bandit.variables)
     given: list[frozenset[str]] = field(default_factory=list)  # per item, its variables' names
+    _eligible: dict[bytes, list[str]] = field(default_factory=dict)
+
+    def eligible_keys(self, i: int) -> list[str]:
+        """The keys of item i's eligible arms (one list per distinct mask, shared)."""
+        mask = self.masks[i].tobytes()
+        if mask not in self._eligible:
+            self._eligible[mask] = [self.arms[j].key for j in np.flatnonzero(self.masks[i])]
+        return self._eligible[mask]
 
 
 def prepare(
