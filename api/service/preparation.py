@@ -18,6 +18,7 @@ from api.service.segments import SegmentError, segment_key
 from bandit.eligibility import (
     ArmCatalog,
     Contact,
+    ContactRules,
     Debtor,
     UnknownTimezone,
     batch_masks,
@@ -139,10 +140,37 @@ def prepare(
     """Validate the items, lock their debtors, then read the clock and the debtors' contact
     histories: a decision that waited for a debtor's lock sees the one that held it."""
     # the campaign's id and segment rules never change: a view this process has seen serves
-    # until the debtors are locked; the revision is read after the locks (below)
+    # until the debtors are locked; the revision is read after the locks
     seen_view = ctx.catalog.seen(campaign_key)
     view = seen_view or ctx.catalog.campaign(session, campaign_key)
-    cfg = view.config
+    checked = clock()
+    segments = _validate(view.config, items, checked, batch)
+    debtor_ids = [item.debtor_id for item in items]
+    if locks.lock_debtors(session, campaign_id=view.config.id, debtor_ids=debtor_ids, now=checked):
+        seen_view = view  # waited: what it saw before may be stale
+    if seen_view is not None:
+        # the revision, read after the locks: a template change (pause, retirement, new
+        # version) that committed meanwhile holds for this decision
+        view = ctx.catalog.campaign(session, campaign_key)
+    cfg, arms = view.config, view.arms
+    now = clock()  # after the locks: every decision that held them has committed
+    times = [item_time(item, now) for item in items]
+    segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
+    debtors = _debtors(session, cfg, arms, items, min(times))
+    masks = _rule_masks(arm_catalog(arms), cfg.rules, debtors, times)
+    needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
+    given = [frozenset(item.variables) for item in items]
+    masks &= variables_mask(needs, [d.locale for d in debtors], cfg.rules.fallback_locale, given)
+    return Prepared(
+        cfg, arms, view.revision, times, segments, segment_ids, debtors, masks, needs, given
+    )
+
+
+def _validate(
+    cfg: CampaignConfig, items: Sequence[DecideIn], checked: datetime, batch: bool
+) -> list[str]:
+    """422 for a debtor twice in a batch, an unknown time zone, a time out of range or
+    attributes that make no segment; else each item's segment key."""
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.debtor_id in seen:
@@ -156,13 +184,10 @@ def prepare(
         try:
             load_zone(item.timezone)
         except UnknownTimezone as exc:
+            where = _where(i if batch else None)
             raise ApiError(
-                422,
-                "unknown_timezone",
-                f"{_where(i if batch else None)}timezone: {exc}",
-                {"index": i},
+                422, "unknown_timezone", f"{where}timezone: {exc}", {"index": i}
             ) from exc
-    checked = clock()
     for i, item in enumerate(items):
         check_time(item, checked, i if batch else None)
     segments = []
@@ -170,30 +195,29 @@ def prepare(
         try:
             segments.append(segment_key(cfg.settings, item.attributes, item.segment))
         except SegmentError as exc:
-            raise ApiError(
-                422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
-            ) from exc
-    debtor_ids = [item.debtor_id for item in items]
-    waited = locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=checked)
-    if waited or seen_view is not None:
-        # the revision, read after waiting for the debtors: a template change (pause,
-        # retirement, new version) that committed meanwhile holds for this decision
-        view = ctx.catalog.campaign(session, campaign_key)
-        cfg = view.config
-    now = clock()  # after the locks: every decision that held them has committed
-    times = [item_time(item, now) for item in items]
-    arms = view.arms
-    segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
-    since = min(times) - timedelta(days=cfg.cap_days)
+            where = _where(i if batch else None)
+            raise ApiError(422, "bad_segment", f"{where}{exc}", {"index": i}) from exc
+    return segments
+
+
+def _debtors(
+    session: Session,
+    cfg: CampaignConfig,
+    arms: Sequence[ArmInfo],
+    items: Sequence[DecideIn],
+    earliest: datetime,
+) -> list[Debtor]:
+    """Each item's debtor with the sends the caps count (from the earliest item's window on,
+    later ones included), remembered opt-outs and the first-contact placeholder: one read."""
     first = cfg.rules.first_contact_template
     found = history.debtor_histories(
         session,
         campaign_id=cfg.id,
-        debtor_ids=debtor_ids,
-        since=since,
+        debtor_ids=[item.debtor_id for item in items],
+        since=earliest - timedelta(days=cfg.cap_days),
         first_template_id=next((a.template_id for a in arms if a.template == first), None),
     )
-    debtors = [
+    return [
         debtor_of(
             item,
             found.contacts.get(item.debtor_id, []),
@@ -203,21 +227,18 @@ def prepare(
         )
         for item in items
     ]
-    arm_cat = arm_catalog(arms)
-    if not arms:
-        masks = np.zeros((len(items), 0), dtype=bool)
-    elif len(set(times)) == 1:
-        masks = batch_masks(arm_cat, cfg.rules, debtors, times[0])
-    else:
-        masks = np.stack(
-            [
-                batch_masks(arm_cat, cfg.rules, [d], t)[0]
-                for d, t in zip(debtors, times, strict=True)
-            ]
-        )
-    needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
-    given = [frozenset(item.variables) for item in items]
-    masks &= variables_mask(needs, [d.locale for d in debtors], cfg.rules.fallback_locale, given)
-    return Prepared(
-        cfg, arms, view.revision, times, segments, segment_ids, debtors, masks, needs, given
-    )
+
+
+def _rule_masks(
+    catalog: ArmCatalog, rules: ContactRules, debtors: Sequence[Debtor], times: Sequence[datetime]
+) -> np.ndarray:
+    """(N, K) the contact rules' masks: one vectorised pass per distinct decision time."""
+    masks = np.zeros((len(debtors), len(catalog.templates)), dtype=bool)
+    if not catalog.templates:
+        return masks
+    by_time: dict[datetime, list[int]] = {}
+    for i, at in enumerate(times):
+        by_time.setdefault(at, []).append(i)
+    for at, rows in by_time.items():
+        masks[rows] = batch_masks(catalog, rules, [debtors[i] for i in rows], at)
+    return masks
