@@ -17,11 +17,12 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.schemas import DecideIn, DecideOut, Message, Reason
-from api.service import allocations, evidence, messages, variables
+from api.service import allocations, evidence, messages, sequences, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
 from bandit.decide import BatchDecision
 from bandit.eligibility import Debtor, eligibility
+from bandit.sequence import History
 from templates_store import log
 from templates_store.catalog import ArmInfo
 from templates_store.models import Snapshot
@@ -80,7 +81,13 @@ def encode(text: str) -> bytes:
 def _no_send(p: Prepared, i: int) -> DecideOut:
     if not p.arms:
         reasons = [Reason(code="no_templates", detail="the campaign has no templates yet")]
-        return DecideOut(send=False, segment=p.segments[i], reasons=reasons, decided_at=p.times[i])
+        return DecideOut(
+            send=False,
+            segment=p.segments[i],
+            reasons=reasons,
+            decided_at=p.times[i],
+            history=p.histories[i],
+        )
     found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
     lacking, next_allowed_at = variables.explain(
         p.arms, p.cfg.rules, p.debtors[i], p.times[i], p.needs, p.given[i], found
@@ -89,12 +96,14 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         Reason(code=e.code, channel=e.channel, arm=e.arm, detail=e.detail)
         for e in (*found.exclusions, *lacking)
     ]
+    held, next_allowed_at = sequences.explain(p, i, next_allowed_at)
     return DecideOut(
         send=False,
         segment=p.segments[i],
-        reasons=reasons,
+        reasons=reasons + held,
         next_allowed_at=next_allowed_at,
         decided_at=p.times[i],
+        history=p.histories[i],
     )
 
 
@@ -123,7 +132,7 @@ def _decide_sendable(
         snapshot_id = _snapshot_id(p, policy, n, p.times[i], written)
         decision = _decision(p, items[i], int(i), arm, rendition, message, out, n, snapshot_id)
         written.add(decision, p)
-        results[i] = _sent(decision, arm, p.segments[i], message)
+        results[i] = _sent(decision, arm, p.segments[i], message, p.histories[i])
     log.record_snapshots(session, snapshots=written.snapshots)
     log.record_decisions(session, decisions=written.decisions, weights=written.weights)
     return policy.remember(ctx)
@@ -144,7 +153,13 @@ class _Written:
 
 
 def _refused(p: Prepared, i: int, reason: Reason) -> DecideOut:
-    return DecideOut(send=False, segment=p.segments[i], reasons=[reason], decided_at=p.times[i])
+    return DecideOut(
+        send=False,
+        segment=p.segments[i],
+        reasons=[reason],
+        decided_at=p.times[i],
+        history=p.histories[i],
+    )
 
 
 def _message(
@@ -226,15 +241,21 @@ def _decision(
         control=bool(out.control[n]),
         cost=messages.cost(arm, message),
         eligible=p.eligible_keys(i),
-        audit=_audit(item, p.debtors[i]),
+        audit=_audit(item, p.debtors[i], p.histories[i]),
         snapshot_id=snapshot_id,
         decided_at=at,
         day=int(at.timestamp() // 86_400),
+        touch=int(p.histories[i]["touch"] or 1),
+        case_id=item.case_id,
     )
 
 
 def _sent(
-    decision: log.NewDecision, arm: ArmInfo, segment: str, message: RenderedMessage
+    decision: log.NewDecision,
+    arm: ArmInfo,
+    segment: str,
+    message: RenderedMessage,
+    history: History,
 ) -> DecideOut:
     """The answer of a send, built from values this module made itself: no validation."""
     return DecideOut.model_construct(
@@ -254,6 +275,7 @@ def _sent(
         reasons=[],
         next_allowed_at=None,
         decided_at=decision.decided_at,
+        history=history,
     )
 
 
@@ -263,7 +285,7 @@ def _renditions(
     return {arms[j].arm_id: ctx.catalog.renditions_of(session, arms[j].version_id) for j in chosen}
 
 
-def _audit(item: DecideIn, debtor: Debtor) -> dict[str, Any]:
+def _audit(item: DecideIn, debtor: Debtor, history: History) -> dict[str, Any]:
     """The debtor inputs the eligibility rules saw, so the audit can recompute every reason."""
     return {
         "channels": sorted(debtor.channels),
@@ -276,4 +298,6 @@ def _audit(item: DecideIn, debtor: Debtor) -> dict[str, Any]:
         # the contacts the caps and the first-contact rule counted, later ones included
         "contacts": [[c.at.isoformat(), c.channel, c.template] for c in debtor.history],
         "variables": sorted(item.variables),  # names only (bandit.variables)
+        "history": history,  # the history attributes the decision saw (bandit.sequence)
+        "case_id": item.case_id,
     }

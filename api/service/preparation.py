@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -23,6 +24,13 @@ from bandit.eligibility import (
     UnknownTimezone,
     batch_masks,
     load_zone,
+)
+from bandit.sequence import (
+    History,
+    Previous,
+    cadence_block,
+    condition_mask,
+    history_attributes,
 )
 from bandit.variables import Needs, variables_mask
 from templates_store import history, locks, log
@@ -119,6 +127,9 @@ class Prepared:
     masks: np.ndarray
     needs: list[Needs] = field(default_factory=list)  # per arm (bandit.variables)
     given: list[frozenset[str]] = field(default_factory=list)  # per item, its variables' names
+    histories: list[History] = field(default_factory=list)  # per item (bandit.sequence)
+    previous: list[Previous | None] = field(default_factory=list)  # per item: latest send
+    attributes: list[dict[str, Any]] = field(default_factory=list)  # per item, as sent
     _eligible: dict[bytes, list[str]] = field(default_factory=dict)
 
     def eligible_keys(self, i: int) -> list[str]:
@@ -144,7 +155,7 @@ def prepare(
     seen_view = ctx.catalog.seen(campaign_key)
     view = seen_view or ctx.catalog.campaign(session, campaign_key)
     checked = clock()
-    segments = _validate(view.config, items, checked, batch)
+    _validate(view.config, items, checked, batch)
     debtor_ids = [item.debtor_id for item in items]
     if locks.lock_debtors(session, campaign_id=view.config.id, debtor_ids=debtor_ids, now=checked):
         seen_view = view  # waited: what it saw before may be stale
@@ -155,22 +166,43 @@ def prepare(
     cfg, arms = view.config, view.arms
     now = clock()  # after the locks: every decision that held them has committed
     times = [item_time(item, now) for item in items]
+    debtors, latest = _debtors(session, cfg, arms, items, min(times), max(times))
+    previous = [latest.get(item.debtor_id) for item in items]
+    histories = [
+        history_attributes(before, at, item.case_id)
+        for item, before, at in zip(items, previous, times, strict=True)
+    ]
+    segments = _segments(cfg, items, histories, batch)
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
-    debtors = _debtors(session, cfg, arms, items, min(times))
     masks = _rule_masks(arm_catalog(arms), cfg.rules, debtors, times)
+    masks &= condition_mask([a.when for a in arms], histories, [item.attributes for item in items])
+    for i, (before, seen_history, at) in enumerate(zip(previous, histories, times, strict=True)):
+        if cadence_block(cfg.cadence, before, seen_history, at) is not None:
+            masks[i] = False
     needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
     given = [frozenset(item.variables) for item in items]
     masks &= variables_mask(needs, [d.locale for d in debtors], cfg.rules.fallback_locale, given)
     return Prepared(
-        cfg, arms, view.revision, times, segments, segment_ids, debtors, masks, needs, given
+        cfg,
+        arms,
+        view.revision,
+        times,
+        segments,
+        segment_ids,
+        debtors,
+        masks,
+        needs,
+        given,
+        histories,
+        previous,
+        [item.attributes for item in items],
     )
 
 
 def _validate(
     cfg: CampaignConfig, items: Sequence[DecideIn], checked: datetime, batch: bool
-) -> list[str]:
-    """422 for a debtor twice in a batch, an unknown time zone, a time out of range or
-    attributes that make no segment; else each item's segment key."""
+) -> None:
+    """422 for a debtor twice in a batch, an unknown time zone or a time out of range."""
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.debtor_id in seen:
@@ -190,10 +222,17 @@ def _validate(
             ) from exc
     for i, item in enumerate(items):
         check_time(item, checked, i if batch else None)
+
+
+def _segments(
+    cfg: CampaignConfig, items: Sequence[DecideIn], histories: Sequence[History], batch: bool
+) -> list[str]:
+    """Each item's segment key from its attributes and history attributes (a 422 when they
+    make none)."""
     segments = []
-    for i, item in enumerate(items):
+    for i, (item, attrs) in enumerate(zip(items, histories, strict=True)):
         try:
-            segments.append(segment_key(cfg.settings, item.attributes, item.segment))
+            segments.append(segment_key(cfg.settings, item.attributes, item.segment, attrs))
         except SegmentError as exc:
             where = _where(i if batch else None)
             raise ApiError(422, "bad_segment", f"{where}{exc}", {"index": i}) from exc
@@ -206,18 +245,21 @@ def _debtors(
     arms: Sequence[ArmInfo],
     items: Sequence[DecideIn],
     earliest: datetime,
-) -> list[Debtor]:
+    latest: datetime,
+) -> tuple[list[Debtor], dict[str, Previous]]:
     """Each item's debtor with the sends the caps count (from the earliest item's window on,
-    later ones included), remembered opt-outs and the first-contact placeholder: one read."""
+    later ones included), remembered opt-outs and the first-contact placeholder, and each
+    debtor's latest send up to ``latest`` (its sequence state): one read."""
     first = cfg.rules.first_contact_template
     found = history.debtor_histories(
         session,
         campaign_id=cfg.id,
         debtor_ids=[item.debtor_id for item in items],
         since=earliest - timedelta(days=cfg.cap_days),
+        until=latest,
         first_template_id=next((a.template_id for a in arms if a.template == first), None),
     )
-    return [
+    debtors = [
         debtor_of(
             item,
             found.contacts.get(item.debtor_id, []),
@@ -227,6 +269,7 @@ def _debtors(
         )
         for item in items
     ]
+    return debtors, found.latest
 
 
 def _rule_masks(
