@@ -12,8 +12,10 @@ The database
 
 What is stored, one data-access module each
     ``catalog``       campaigns, templates (immutable versions, renditions), arms, segments
-    ``log``           the decision log and policy snapshots, and the reads a decision makes of
-                      it (contacts, opt-outs, first contacts, last touch, the CSV export)
+    ``log``           the decision log and policy snapshots, and the reads made of it
+                      (contacts, opt-outs, first contacts, last touch, the CSV export)
+    ``history``       what a decision needs of its debtors' past, in one statement: sends in
+                      the caps' window, opt-outs, first contacts, the latest send (sequences)
     ``events_log``    events (idempotent on ``event_id``), outcomes counted once, opt-outs
     ``statistics``    the sufficient statistics a decision reads, and their rebuild from the log
     ``reports``       read-only aggregates for the dashboard
@@ -29,6 +31,7 @@ Templates: checked when registered, rendered when sent
     ``sms``           GSM-7 / UCS-2 encoding and segments
     ``needs``         the variables a rendition needs from the caller
 
-Imports ``bandit`` for the shared words (channels, day numbers, the locale resolver) and
-nothing else of ours; ``api`` passes it a session and never writes SQL itself.
+Imports ``bandit`` for the shared words and types (channels, day numbers, the locale
+resolver, a debtor's latest send) and nothing else of ours; ``api`` passes it a session and
+never writes SQL itself.
 """

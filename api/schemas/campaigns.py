@@ -108,6 +108,12 @@ class CampaignCreate(Strict):
     currency: CurrencyCode = Field(
         "EUR", description="ISO 4217; only pays in this currency add to the amounts"
     )
+    min_days_between: float | None = Field(
+        default=None, gt=0, le=365, allow_inf_nan=False, description="cadence: reason too_soon"
+    )
+    max_touches: int | None = Field(
+        default=None, ge=1, le=1000, description="contacts in a case at most: max_touches"
+    )
 
     @field_validator("currency")
     @classmethod

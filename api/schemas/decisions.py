@@ -61,6 +61,13 @@ class DecideIn(Strict):
         default_factory=dict, max_length=100
     )
     at: datetime | None = None
+    case_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NO_NUL,
+        description="keys the debtor's case: only a new case_id starts a new case",
+    )
 
     @field_validator("attributes")
     @classmethod
@@ -106,6 +113,11 @@ class DecideOut(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
     next_allowed_at: datetime | None = None
     decided_at: datetime
+    history: dict[str, int | str | None] = Field(
+        default_factory=dict,
+        description="the history attributes the decision saw: touch, last_outcome, "
+        "days_since_last, last_channel",
+    )
 
 
 class DecideBatchIn(Strict):

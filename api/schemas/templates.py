@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.common import NO_NUL, Channel, Key, Locale, Strict
+from bandit.sequence import condition_problems
 
 TEMPLATE_EXAMPLE: dict[str, Any] = {
     "purpose": "collection",
@@ -47,6 +48,25 @@ class TemplateUpdate(Strict):
         default_factory=list, max_length=50
     )
     renditions: list[RenditionIn] = Field(min_length=1, max_length=100)
+    when: dict[str, Any] | None = Field(
+        default=None,
+        description="the condition (if-then): every clause must hold for the template to be "
+        "eligible; clauses on history attributes (touch, last_outcome, days_since_last, "
+        "last_channel) or 'attributes' (debtor attributes), each a list of allowed values or "
+        "an inclusive {min, max} range",
+        examples=[{"touch": {"min": 2}, "last_outcome": ["opened", "clicked"]}],
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _condition(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            problems = condition_problems(value)
+            if problems:
+                raise ValueError(
+                    "; ".join(f"when.{field} {problem}" for field, problem in problems)
+                )
+        return value
 
 
 class TemplateCreate(TemplateUpdate):
@@ -65,6 +85,7 @@ class TemplatePublic(BaseModel):
     cost: dict[str, float]
     renditions: list[RenditionIn]
     arms: list[str]
+    when: dict[str, Any] | None = None
 
 
 class PreviewIn(Strict):

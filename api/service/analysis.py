@@ -18,7 +18,7 @@ from api.service import campaigns, evidence
 from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
-from api.service.preparation import arm_catalog, arm_needs, debtor, first_contacted
+from api.service.preparation import arm_catalog, arm_needs, debtor
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.log_cells import neutralise
@@ -45,6 +45,9 @@ EXPORT_COLUMNS = (
     "template_version",
     "channel",
     "locale",
+    "touch",
+    "last_outcome",
+    "case_id",
 )
 
 
@@ -168,12 +171,14 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
     }
 
 
-def _debtor_then(session: Session, decision: Decision, cfg: CampaignConfig) -> Debtor:
+def _debtor_then(
+    session: Session, decision: Decision, cfg: CampaignConfig, infos: list[ArmInfo]
+) -> Debtor:
     """The debtor as the decision's rules saw it, built as the request builds it: the inputs
     recorded with the decision, and the contacts its caps and first-contact rule counted
     (recorded with it, stand-in included, later ones too, as the caps count them; for a
     decision recorded before that, its earlier sends read back from the log, with the
-    request's stand-in for a first-contact template sent before them)."""
+    request's stand-in when the debtor had been sent the first-contact template before)."""
     inputs, at = decision.audit, decision.decided_at
     first = cfg.rules.first_contact_template
     stored = inputs.get("contacts")
@@ -187,8 +192,13 @@ def _debtor_then(session: Session, decision: Decision, cfg: CampaignConfig) -> D
         )
         contacts = [Contact(c.at, c.channel, c.template) for c in history[decision.debtor_id]]
         contacts = [c for c in contacts if c.at < at]
-        first_sent = decision.debtor_id in first_contacted(
-            session, cfg, [decision.debtor_id], before=at
+        first_id = next((a.template_id for a in infos if a.template == first), None)
+        first_sent = first_id is not None and decision.debtor_id in log.debtors_contacted_with(
+            session,
+            campaign_id=cfg.id,
+            template_id=first_id,
+            debtor_ids=[decision.debtor_id],
+            before=at,
         )
     return debtor(
         channels=inputs.get("channels", []),
@@ -209,7 +219,7 @@ def _reasons(
     """Per arm key, every rule that excludes it for the decision's debtor at the decision's
     time (template status aside: the arms are judged as if active, since their status may
     have changed since), and the variables the request lacked for it."""
-    debtor_then = _debtor_then(session, decision, cfg)
+    debtor_then = _debtor_then(session, decision, cfg, infos)
     everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
     found = eligibility(everything_active, cfg.rules, debtor_then, decision.decided_at).exclusions
     inputs = decision.audit
@@ -296,6 +306,9 @@ def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
                     d.template_version,
                     neutralise(d.channel),
                     neutralise(d.locale),
+                    d.touch,
+                    (d.audit.get("history") or {}).get("last_outcome", ""),
+                    neutralise(d.case_id or ""),
                 )
             )
             if n % 500 == 499:

@@ -195,12 +195,11 @@ def load(
     )
     segment_index = {sid: i for i, sid in enumerate(segment_ids)}
     arm_index = {aid: j for j, aid in enumerate(arm_ids)}
-    rows = statistics.stat_rows(session, campaign_id=cfg.id, segment_ids=segment_ids)
-    days = statistics.day_rows(
+    rows, days = statistics.segment_evidence(
         session,
         campaign_id=cfg.id,
-        since_day=clock.today - cfg.longest_window + 1,
         segment_ids=segment_ids,
+        since_day=clock.today - cfg.longest_window + 1,
     )
     stats = _arrays(rows, days, segment_index, arm_index, clock, cfg)
     post = posterior(
