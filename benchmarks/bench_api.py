@@ -18,9 +18,11 @@ One run:
 4. a separate driver process sends single decides for --seconds (after a 2 s warm-up) from
    N concurrent clients (asyncio + httpx, keep-alive, one connection each), every request a
    new debtor, N in --concurrency (default 1 and 4): requests/s, p50 and p99 latency as the
-   client sees it. The three servers are up together and measured back to back in each of
-   --runs rounds (the order rotating by round), so the anchors share the API's machine load;
-   each figure is the median over the rounds, each ratio the median of the rounds' ratios;
+   client sees it, and the server process's CPU time (user + system) per request over the
+   measured window, which load on the machine moves less than throughput. The three servers
+   are up together and measured back to back in each of --runs rounds (the order rotating by
+   round), so the anchors share the API's machine load; each figure is the median over the
+   rounds, each ratio the median of the rounds' ratios;
 5. POST /decisions/batch with 10,000 new debtors, 3 times: median seconds.
 
 Goals: API / bare-durable >= 1/2 at 1 and 4 clients (issue 13; durability is part of the
@@ -125,6 +127,18 @@ def debtor(debtor_id: str, rnd: random.Random) -> dict[str, Any]:
     }
 
 
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; nan elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,7 +161,8 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 3
 
 @contextmanager
 def uvicorn(target: str, env: dict[str, str], health: str, app_dir: Path) -> Iterator[str]:
-    """``python -m uvicorn TARGET`` with 1 worker on a free port; yields its base URL."""
+    """``python -m uvicorn TARGET`` with 1 worker on a free port; yields its base URL (its
+    process id in ``SERVER_PIDS``)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
@@ -156,10 +171,12 @@ def uvicorn(target: str, env: dict[str, str], health: str, app_dir: Path) -> Ite
         command.append("--factory")
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = process.pid
     try:
         wait_until_up(base + health, process)
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         process.terminate()
         try:
             process.wait(timeout=10)
@@ -206,9 +223,16 @@ def set_up_campaign(base: str, key: str) -> None:
 
 
 async def drive(
-    url: str, key: str, seconds: float, warmup: float, concurrency: int, prefix: str
+    url: str,
+    key: str,
+    seconds: float,
+    warmup: float,
+    concurrency: int,
+    prefix: str,
+    pid: int | None = None,
 ) -> dict[str, Any]:
-    """``concurrency`` clients in a loop; latencies of the requests started after warm-up."""
+    """``concurrency`` clients in a loop; latencies of the requests started after warm-up, and
+    the server's CPU time over the measured window (when its process id is given)."""
     headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
     latencies: list[float] = []
     failures = 0
@@ -238,7 +262,14 @@ async def drive(
                     elif r.json().get("send"):
                         sends += 1
 
-    await asyncio.gather(*(client(n) for n in range(concurrency)))
+    cpu: list[float] = []
+
+    async def server_cpu() -> None:
+        for moment in (measure_from, stop):
+            await asyncio.sleep(max(0.0, moment - time.perf_counter()))
+            cpu.append(cpu_seconds(pid) if pid is not None else float("nan"))
+
+    await asyncio.gather(server_cpu(), *(client(n) for n in range(concurrency)))
     latencies.sort()
     return {
         "requests": len(latencies),
@@ -247,12 +278,17 @@ async def drive(
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "failures": failures,
         "sends": sends,
+        "cpu_ms": 1000 * (cpu[1] - cpu[0]) / max(1, len(latencies)),
     }
 
 
-def run_driver(url: str, key: str, seconds: float, concurrency: int, prefix: str) -> dict[str, Any]:
+def run_driver(
+    url: str, key: str, seconds: float, concurrency: int, prefix: str, pid: int | None = None
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--drive", url, "--key", key, "--prefix", prefix]
     command += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
+    if pid is not None:
+        command += ["--pid", str(pid)]
     out = subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
     result: dict[str, Any] = json.loads(out.stdout)
     return result
@@ -289,6 +325,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rps": statistics.median(r["rps"] for r in runs),
         "p50_ms": statistics.median(r["p50_ms"] for r in runs),
         "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+        "cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "failures": sum(r["failures"] for r in runs),
         "all_rps": [r["rps"] for r in runs],
@@ -301,7 +338,12 @@ def ratios(numerator: list[dict[str, Any]], denominator: list[dict[str, Any]]) -
 
 
 def measure(
-    urls: dict[str, str], key: str, seconds: float, clients: list[int], rounds: int
+    urls: dict[str, str],
+    pids: dict[str, int],
+    key: str,
+    seconds: float,
+    clients: list[int],
+    rounds: int,
 ) -> dict[tuple[str, int], list[dict[str, Any]]]:
     """``rounds`` rounds; in each, every client count against every server, back to back,
     the servers' order rotating by round. Every request is a new debtor."""
@@ -310,7 +352,8 @@ def measure(
         order = SERVERS[r % len(SERVERS) :] + SERVERS[: r % len(SERVERS)]
         for c in clients:
             for name in order:
-                result = run_driver(urls[name], key, seconds, c, f"{name}-{c}-r{r}")
+                prefix = f"{name}-{c}-r{r}"
+                result = run_driver(urls[name], key, seconds, c, prefix, pids[name])
                 results.setdefault((name, c), []).append(result)
     return results
 
@@ -337,10 +380,19 @@ def main() -> None:
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="d", help=argparse.SUPPRESS)
+    parser.add_argument("--pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:  # the driver process
         result = asyncio.run(
-            drive(args.drive, args.key, args.seconds, 2.0, int(args.concurrency), args.prefix)
+            drive(
+                args.drive,
+                args.key,
+                args.seconds,
+                2.0,
+                int(args.concurrency),
+                args.prefix,
+                args.pid,
+            )
         )
         print(json.dumps(result))
         return
@@ -366,7 +418,9 @@ def main() -> None:
                 "bare": f"{bare}/decide",
                 "durable": f"{durable}/decide",
             }
-            results = measure(urls, key, args.seconds, clients, args.runs)
+            bases = {"api": api, "bare": bare, "durable": durable}
+            pids = {name: SERVER_PIDS[base] for name, base in bases.items()}
+            results = measure(urls, pids, key, args.seconds, clients, args.runs)
             durable_rows = committed_rows(folder / "anchor.db")
             if args.batch > 0:
                 batch, batch_runs = batch_seconds(api, key, args.batch, args.batch_runs)
@@ -377,13 +431,14 @@ def main() -> None:
     print(
         f"HTTP API benchmark: uvicorn, 1 worker each, SQLite files; {ARMS} arms, 12 segments, "
         f"caps []; driver: N asyncio httpx clients (keep-alive) in a separate process, new "
-        f"debtors, {args.seconds:g} s after a 2 s warm-up; median of {args.runs} rounds; "
+        f"debtors, {args.seconds:g} s after a 2 s warm-up; {args.runs} round(s), medians; "
         f"{os.cpu_count()} CPUs, load average (1/5/15 min) {load_before} before, "
         f"{load_after} after"
     )
     print()
     print(
-        f"{'':34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-200':>9}  rounds req/s"
+        f"{'':34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms':>8}{'requests':>10}"
+        f"{'non-200':>9}  rounds req/s"
     )
     for c in clients:
         for name in SERVERS:
@@ -391,9 +446,11 @@ def main() -> None:
             rounds = ", ".join(f"{x:.0f}" for x in r["all_rps"])
             print(
                 f"{f'{LABELS[name]}, N={c}':34}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}"
-                f"{r['p99_ms']:>9.2f}{r['requests']:>10}{r['failures']:>9}  {rounds}"
+                f"{r['p99_ms']:>9.2f}{r['cpu_ms']:>8.2f}{r['requests']:>10}{r['failures']:>9}"
+                f"  {rounds}"
             )
     measured = sum(r["requests"] for c in clients for r in results["durable", c])
+    print("CPU ms: the server process's user + system CPU time per request (measured window)")
     print(
         f"bare-durable rows committed (WAL, synchronous=NORMAL): {durable_rows}, "
         f"measured requests {measured} (the rest: warm-up)"
@@ -407,7 +464,7 @@ def main() -> None:
             rounds = ", ".join(f"{x:.2f}" for x in each)
             name = f"ratio API / {'bare-durable' if anchor == 'durable' else 'bare'}, N={c}"
             print(
-                f"{name:42}{ratio:>8.2f}   goal >= 0.50  {verdict[ratio >= 0.5]:6}"
+                f"{name:42}{ratio:>8.3f}   goal >= 0.50  {verdict[ratio >= 0.5]:6}"
                 f"   rounds: {rounds} (issue {issue})"
             )
         p99 = summary(results["api", c])["p99_ms"]
