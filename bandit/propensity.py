@@ -123,8 +123,7 @@ def _integrate(
     cdf[:, :, 0] = 0.0
     np.cumsum(steps, axis=2, out=cdf[:, :, 1:])
     cdf += special.betainc(a, b, special.expit(start)[:, None])[:, :, None]
-    np.maximum(cdf, 1e-300, out=cdf)
-    np.minimum(cdf, 1.0, out=cdf)
+    np.clip(cdf, 1e-300, 1.0, out=cdf)
     log_cdf = np.log(cdf, out=cdf)
     if real is not None:
         log_cdf[~real] = 0.0
@@ -231,8 +230,7 @@ def _integrate_one(
     slopes *= twelfth[1:-1, None]
     steps += slopes
     np.add.accumulate(cdf, axis=0, out=cdf)
-    np.maximum(cdf, 1e-300, out=cdf)
-    np.minimum(cdf, 1.0, out=cdf)
+    np.clip(cdf, 1e-300, 1.0, out=cdf)
     hazard = np.divide(pdf, cdf, out=pdf)
     np.minimum(hazard, HAZARD_LIMIT, out=hazard)
     log_cdf = np.log(cdf, out=cdf)
