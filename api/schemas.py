@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.currencies import CurrencyCode, is_currency
+from bandit.sequence import condition_problems
 
 Channel = Literal["email", "sms", "letter", "push", "voice"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "push", "voice")
@@ -148,6 +149,12 @@ class CampaignCreate(Strict):
     currency: CurrencyCode = Field(
         "EUR", description="ISO 4217; only pays in this currency add to the amounts"
     )
+    min_days_between: float | None = Field(
+        default=None, gt=0, le=365, allow_inf_nan=False, description="cadence: reason too_soon"
+    )
+    max_touches: int | None = Field(
+        default=None, ge=1, le=1000, description="contacts in a case at most: max_touches"
+    )
 
     @field_validator("currency")
     @classmethod
@@ -200,6 +207,25 @@ class TemplateUpdate(Strict):
         default_factory=list, max_length=50
     )
     renditions: list[RenditionIn] = Field(min_length=1, max_length=100)
+    when: dict[str, Any] | None = Field(
+        default=None,
+        description="the condition (if-then): every clause must hold for the template to be "
+        "eligible; clauses on history attributes (touch, last_outcome, days_since_last, "
+        "last_channel) or 'attributes' (debtor attributes), each a list of allowed values or "
+        "an inclusive {min, max} range",
+        examples=[{"touch": {"min": 2}, "last_outcome": ["opened", "clicked"]}],
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _condition(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            problems = condition_problems(value)
+            if problems:
+                raise ValueError(
+                    "; ".join(f"when.{field} {problem}" for field, problem in problems)
+                )
+        return value
 
 
 class TemplateCreate(TemplateUpdate):
@@ -218,6 +244,7 @@ class TemplatePublic(BaseModel):
     cost: dict[str, float]
     renditions: list[RenditionIn]
     arms: list[str]
+    when: dict[str, Any] | None = None
 
 
 class PreviewIn(Strict):
@@ -297,6 +324,13 @@ class DecideIn(Strict):
         default_factory=dict, max_length=100
     )
     at: datetime | None = None
+    case_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NO_NUL,
+        description="keys the debtor's case: only a new case_id starts a new case",
+    )
 
     @field_validator("attributes")
     @classmethod
@@ -341,6 +375,11 @@ class DecideOut(BaseModel):
     reasons: list[Reason] = Field(default_factory=list)
     next_allowed_at: datetime | None = None
     decided_at: datetime
+    history: dict[str, int | str | None] = Field(
+        default_factory=dict,
+        description="the history attributes the decision saw: touch, last_outcome, "
+        "days_since_last, last_channel",
+    )
 
 
 class DecideBatchIn(Strict):

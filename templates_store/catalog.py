@@ -82,6 +82,7 @@ def _add_version(
     cost: dict[str, float],
     renditions: Sequence[RenditionSpec],
     now: datetime,
+    when: dict[str, Any] | None = None,
 ) -> TemplateVersion:
     assert template.id is not None
     row = TemplateVersion(
@@ -89,6 +90,7 @@ def _add_version(
         version=version,
         variables=list(variables),
         cost=dict(cost),
+        when=when,
         created_at=now,
     )
     session.add(row)
@@ -147,6 +149,7 @@ def create_template(
     cost: dict[str, float],
     renditions: Sequence[RenditionSpec],
     now: datetime,
+    when: dict[str, Any] | None = None,
 ) -> Template:
     """Register a template as version 1 with its renditions; one arm per channel."""
     assert campaign.id is not None
@@ -168,6 +171,7 @@ def create_template(
         cost=cost,
         renditions=renditions,
         now=now,
+        when=when,
     )
     return template
 
@@ -181,6 +185,7 @@ def new_template_version(
     cost: dict[str, float],
     renditions: Sequence[RenditionSpec],
     now: datetime,
+    when: dict[str, Any] | None = None,
 ) -> TemplateVersion:
     """Version n + 1; decisions made on older versions keep theirs."""
     template.latest_version += 1
@@ -194,6 +199,7 @@ def new_template_version(
         cost=cost,
         renditions=renditions,
         now=now,
+        when=when,
     )
 
 
@@ -252,6 +258,7 @@ class ArmInfo:
     version_id: int
     locales: frozenset[str]
     cost: float
+    when: dict[str, Any] | None = None  # the condition (bandit.sequence)
 
 
 def campaign_arms(session: Session, *, campaign_id: int) -> list[ArmInfo]:
@@ -294,6 +301,7 @@ def campaign_arms(session: Session, *, campaign_id: int) -> list[ArmInfo]:
                 version_id=version.id,
                 locales=frozenset(locales.get((version.id, arm.channel), set())),
                 cost=float(version.cost.get(arm.channel, 0.0)),
+                when=version.when or None,
             )
         )
     return out

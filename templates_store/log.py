@@ -57,6 +57,8 @@ class NewDecision:
     clicked_at: datetime | None = None
     paid_at: datetime | None = None
     amount: float = 0.0
+    touch: int = 1
+    case_id: str | None = None
 
 
 # what a decision knows when it is made (its outcome columns start empty)

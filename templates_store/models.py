@@ -75,6 +75,7 @@ class TemplateVersion(SQLModel, table=True):
     version: int
     variables: list[str] = Field(sa_column=Column(JSON, nullable=False))
     cost: dict[str, float] = Field(sa_column=Column(JSON, nullable=False))
+    when: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _utc(nullable=False)
 
 
@@ -143,6 +144,8 @@ class Decision(SQLModel, table=True):
     clicked_at: datetime | None = _utc(nullable=True)
     paid_at: datetime | None = _utc(nullable=True)
     amount: float = 0.0
+    touch: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # in its case
+    case_id: str | None = Field(default=None, max_length=200)  # the caller's, when given
 
 
 class Event(SQLModel, table=True):

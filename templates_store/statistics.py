@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func
+from sqlalchemy import BindParameter, bindparam, delete, func, literal, null, union_all
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from templates_store import prepared
@@ -48,6 +50,51 @@ def stat_rows(
         params["segments"] = list(segment_ids)
     query = _STATS if segment_ids is None else _SEGMENT_STATS
     return [StatRow(*row) for row in prepared.rows(session, query, params)]
+
+
+_STAT = ArmStat.__table__.c  # type: ignore[attr-defined]
+_DAY = ArmDay.__table__.c  # type: ignore[attr-defined]
+_REST = list(StatRow.__dataclass_fields__)[3:]  # after segment_id, arm_id, sends
+_SEGMENTS: BindParameter[Any] = bindparam("segments", expanding=True)
+# one read of what a decision needs of its segments: the statistics rows ("s") and the
+# pending sends by day ("d"), columns (kind, segment_id, arm_id, day, sends, *_REST)
+_SEGMENT_EVIDENCE = union_all(
+    sa_select(
+        literal("s").label("kind"),
+        _STAT.segment_id,
+        _STAT.arm_id,
+        null().label("day"),
+        _STAT.sends,
+        *(_STAT[name] for name in _REST),
+    ).where(_STAT.campaign_id == bindparam("campaign_id"), _STAT.segment_id.in_(_SEGMENTS)),
+    sa_select(
+        literal("d"),
+        _DAY.segment_id,
+        _DAY.arm_id,
+        _DAY.day,
+        _DAY.sends,
+        *(null() for _ in _REST),
+    ).where(
+        _DAY.campaign_id == bindparam("campaign_id"),
+        _DAY.segment_id.in_(_SEGMENTS),
+        _DAY.day >= bindparam("since_day"),
+    ),
+)
+
+
+def segment_evidence(
+    session: Session, *, campaign_id: int, segment_ids: Sequence[int], since_day: int
+) -> tuple[list[StatRow], list[tuple[int, int, int, int]]]:
+    """``stat_rows`` and ``day_rows`` of the given segments in one statement."""
+    params = {"campaign_id": campaign_id, "segments": list(segment_ids), "since_day": since_day}
+    stats: list[StatRow] = []
+    days: list[tuple[int, int, int, int]] = []
+    for kind, segment, arm, day, sends, *rest in prepared.rows(session, _SEGMENT_EVIDENCE, params):
+        if kind == "s":
+            stats.append(StatRow(segment, arm, sends, *rest))
+        else:
+            days.append((int(segment), int(arm), int(day), int(sends)))
+    return stats, days
 
 
 _DAYS = select(ArmDay.segment_id, ArmDay.arm_id, ArmDay.day, ArmDay.sends).where(

@@ -45,6 +45,9 @@ EXPORT_COLUMNS = (
     "template_version",
     "channel",
     "locale",
+    "touch",
+    "last_outcome",
+    "case_id",
 )
 
 
@@ -286,6 +289,9 @@ def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
                     d.template_version,
                     neutralise(d.channel),
                     neutralise(d.locale),
+                    d.touch,
+                    (d.audit.get("history") or {}).get("last_outcome", ""),
+                    neutralise(d.case_id or ""),
                 )
             )
             if n % 500 == 499:

@@ -12,6 +12,7 @@ from api.errors import ApiError, not_found
 from api.schemas import CampaignCreate, CampaignPublic
 from bandit.eligibility import Cap, ContactRules
 from bandit.objectives import Objective
+from bandit.sequence import Cadence
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
 from templates_store import catalog
 from templates_store.models import Campaign
@@ -94,6 +95,10 @@ class CampaignConfig:
     @property
     def cap_days(self) -> float:
         return max((c.days for c in self.rules.caps), default=0.0)
+
+    @property
+    def cadence(self) -> Cadence:
+        return Cadence(self.settings.min_days_between, self.settings.max_touches)
 
 
 def _time(value: str) -> time:

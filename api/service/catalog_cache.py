@@ -77,6 +77,12 @@ class CatalogCache:
     campaigns: Lru[tuple[int, int], CampaignView] = field(default_factory=lambda: Lru(256))
     renditions: Lru[int, list[Rendition]] = field(default_factory=lambda: Lru(4096))
     segments: Lru[tuple[int, str], int] = field(default_factory=lambda: Lru(65_536))
+    latest: Lru[str, CampaignView] = field(default_factory=lambda: Lru(256))
+
+    def seen(self, key: str) -> CampaignView | None:
+        """The newest view of campaign ``key`` this process has read, without a query: for
+        what never changes (its id, segment rules) before a request reads the revision."""
+        return self.latest.get(key)
 
     def campaign(self, session: Session, key: str) -> CampaignView:
         """The campaign ``key`` (404 when unknown), its settings and arms; one query when the
@@ -100,7 +106,9 @@ class CatalogCache:
 
         # a change committed between the two reads is newer than the revision it is kept
         # under: harmless, as revisions only grow and the next request reads the new one
-        return self.campaigns.get_or((found.id, found.revision), build)
+        view = self.campaigns.get_or((found.id, found.revision), build)
+        self.latest.put(found.key, view)
+        return view
 
     def renditions_of(self, session: Session, version_id: int) -> list[Rendition]:
         return self.renditions.get_or(

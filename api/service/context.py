@@ -25,6 +25,7 @@ class TtlCache:
     """Values kept at most ``seconds`` old; the bound on staleness is the only contract."""
 
     seconds: float
+    clock: Callable[[], float] = time.monotonic  # seconds; tests give their own
     _values: dict[Any, tuple[float, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,7 +46,7 @@ class TtlCache:
             return None
         with self._lock:
             hit = self._values.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.seconds:
+        if hit is not None and self.clock() - hit[0] < self.seconds:
             return hit[1]
         return None
 
@@ -53,7 +54,7 @@ class TtlCache:
         if self.seconds <= 0:
             return
         with self._lock:
-            self._values[key] = (time.monotonic(), value)
+            self._values[key] = (self.clock(), value)
             if len(self._values) > 1024:
                 self._values.pop(next(iter(self._values)))
 

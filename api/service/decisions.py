@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -15,14 +17,22 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.schemas import DecideIn, DecideOut, Message, Reason
-from api.service import allocations, evidence, messages, variables
+from api.service import allocations, evidence, messages, sequences, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
+from bandit.decide import BatchDecision
 from bandit.eligibility import Debtor, eligibility
+from bandit.sequence import History
 from templates_store import log
 from templates_store.catalog import ArmInfo
 from templates_store.models import Snapshot
-from templates_store.templating import RenderError, Rendition, pick_rendition, render
+from templates_store.templating import (
+    RenderedMessage,
+    RenderError,
+    Rendition,
+    pick_rendition,
+    render,
+)
 
 
 def decide(
@@ -71,7 +81,13 @@ def encode(text: str) -> bytes:
 def _no_send(p: Prepared, i: int) -> DecideOut:
     if not p.arms:
         reasons = [Reason(code="no_templates", detail="the campaign has no templates yet")]
-        return DecideOut(send=False, segment=p.segments[i], reasons=reasons, decided_at=p.times[i])
+        return DecideOut(
+            send=False,
+            segment=p.segments[i],
+            reasons=reasons,
+            decided_at=p.times[i],
+            history=p.histories[i],
+        )
     found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
     lacking, next_allowed_at = variables.explain(
         p.arms, p.cfg.rules, p.debtors[i], p.times[i], p.needs, p.given[i], found
@@ -80,12 +96,14 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         Reason(code=e.code, channel=e.channel, arm=e.arm, detail=e.detail)
         for e in (*found.exclusions, *lacking)
     ]
+    held, next_allowed_at = sequences.explain(p, i, next_allowed_at)
     return DecideOut(
         send=False,
         segment=p.segments[i],
-        reasons=reasons,
+        reasons=reasons + held,
         next_allowed_at=next_allowed_at,
         decided_at=p.times[i],
+        history=p.histories[i],
     )
 
 
@@ -103,116 +121,162 @@ def _decide_sendable(
     policy = allocations.run(session, ctx, p, rows, batch=batch)
     out = policy.out
     renditions = _renditions(session, ctx, p.arms, {int(a) for a in out.arm if a >= 0})
-    snapshots: list[Snapshot] = []
-    decisions: list[log.NewDecision] = []
-    weights: list[float] = []
-    clock = evidence.Clock.at(max(p.times[i] for i in rows), p.cfg)
-    eligible_by_mask: dict[bytes, list[str]] = {}  # the eligible arm keys of each mask
+    written = _Written(evidence.Clock.at(max(p.times[i] for i in rows), p.cfg))
     for n, i in enumerate(rows):
         arm = p.arms[int(out.arm[n])]
-        item, at = items[i], p.times[i]
-        rendition = pick_rendition(
-            renditions[arm.arm_id], arm.channel, item.locale, p.cfg.rules.fallback_locale
-        )
-        if rendition is None:
-            results[i] = DecideOut(
-                send=False,
-                segment=p.segments[i],
-                reasons=[
-                    Reason(
-                        code="locale_missing",
-                        arm=arm.key,
-                        channel=arm.channel,
-                        detail=f"no {arm.channel} rendition for locale {item.locale!r}",
-                    )
-                ],
-                decided_at=at,
-            )
+        made = _message(p, items[i], int(i), arm, renditions[arm.arm_id], batch)
+        if isinstance(made, DecideOut):  # never sent, and no redraw: the draw stays the policy's
+            results[i] = made
             continue
-        try:
-            message = render(rendition, item.variables)
-        except RenderError as exc:
-            if not batch:  # a batch reports it for the item and goes on
-                raise ApiError(
-                    422, "render_error", f"{arm.key} ({rendition.locale}): {exc}", {"arm": arm.key}
-                ) from exc
-            results[i] = DecideOut(
-                send=False,
-                segment=p.segments[i],
-                reasons=[
-                    Reason(code="render_error", arm=arm.key, channel=arm.channel, detail=str(exc))
-                ],
-                decided_at=at,
-            )
-            continue
-        refused = messages.refusal(arm, message, item.variables, p.cfg.settings.sms_max_segments)
-        if refused is not None:  # never sent, and no redraw: the draw stays the policy's
-            results[i] = DecideOut(
-                send=False, segment=p.segments[i], reasons=[refused], decided_at=at
-            )
-            continue
-        group = int(out.groups.of_debtor[n])
-        if group not in policy.snapshot_ids:
-            assert policy.evidence is not None  # a reused allocation comes with its snapshot
-            snapshots.append(
-                allocations.snapshot(
-                    p,
-                    policy.evidence,
-                    out.allocation[group],
-                    out.groups.mask[group],
-                    int(out.groups.segment[group]),
-                    at,
-                )
-            )
-            policy.snapshot_ids[group] = snapshots[-1].id
-        decision_id = uuid.uuid4().hex
-        mask = p.masks[i].tobytes()
-        if mask not in eligible_by_mask:
-            eligible_by_mask[mask] = [p.arms[j].key for j in np.flatnonzero(p.masks[i])]
-        eligible = eligible_by_mask[mask]
-        decisions.append(
-            log.NewDecision(
-                id=decision_id,
-                campaign_id=p.cfg.id,
-                segment_id=p.segment_ids[p.segments[i]],
-                arm_id=arm.arm_id,
-                debtor_id=item.debtor_id,
-                template_version=arm.version,
-                channel=arm.channel,
-                locale=rendition.locale,
-                propensity=float(out.propensity[n]),
-                control=bool(out.control[n]),
-                cost=messages.cost(arm, message),
-                eligible=eligible,
-                audit=_audit(item, p.debtors[i]),
-                snapshot_id=policy.snapshot_ids[group],
-                decided_at=at,
-                day=int(at.timestamp() // 86_400),
-            )
-        )
-        weights.append(clock.day_weight(int(at.timestamp() // 86_400), p.cfg))
-        # built from values this function made itself: no validation needed per item
-        results[i] = DecideOut.model_construct(
-            decision_id=decision_id,
-            send=True,
-            template=arm.template,
-            version=arm.version,
-            channel=arm.channel,
-            locale=rendition.locale,
-            arm=arm.key,
-            segment=p.segments[i],
-            propensity=float(out.propensity[n]),
-            control=bool(out.control[n]),
-            message=Message.model_construct(
-                subject=message.subject, body=message.body, title=message.title
-            ),
-            reasons=[],
-            next_allowed_at=None,
-            decided_at=at,
-        )
-    log.record_snapshots(session, snapshots=snapshots)
-    log.record_decisions(session, decisions=decisions, weights=weights)
+        rendition, message = made
+        snapshot_id = _snapshot_id(p, policy, n, p.times[i], written)
+        decision = _decision(p, items[i], int(i), arm, rendition, message, out, n, snapshot_id)
+        written.add(decision, p)
+        results[i] = _sent(decision, arm, p.segments[i], message, p.histories[i])
+    log.record_snapshots(session, snapshots=written.snapshots)
+    log.record_decisions(session, decisions=written.decisions, weights=written.weights)
     return policy.remember(ctx)
+
+
+@dataclass
+class _Written:
+    """What a decide writes: snapshots, decisions and their discount weights."""
+
+    clock: evidence.Clock
+    snapshots: list[Snapshot] = field(default_factory=list)
+    decisions: list[log.NewDecision] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def add(self, decision: log.NewDecision, p: Prepared) -> None:
+        self.decisions.append(decision)
+        self.weights.append(self.clock.day_weight(decision.day, p.cfg))
+
+
+def _refused(p: Prepared, i: int, reason: Reason) -> DecideOut:
+    return DecideOut(
+        send=False,
+        segment=p.segments[i],
+        reasons=[reason],
+        decided_at=p.times[i],
+        history=p.histories[i],
+    )
+
+
+def _message(
+    p: Prepared,
+    item: DecideIn,
+    i: int,
+    arm: ArmInfo,
+    renditions: list[Rendition],
+    batch: bool,
+) -> tuple[Rendition, RenderedMessage] | DecideOut:
+    """The drawn arm's rendition and message for the debtor, or the no-send that refuses it
+    (no rendition, a render error in a batch, no opt-out, too long); a single decide's render
+    error is a 422."""
+    rendition = pick_rendition(renditions, arm.channel, item.locale, p.cfg.rules.fallback_locale)
+    if rendition is None:
+        detail = f"no {arm.channel} rendition for locale {item.locale!r}"
+        return _refused(
+            p, i, Reason(code="locale_missing", arm=arm.key, channel=arm.channel, detail=detail)
+        )
+    try:
+        message = render(rendition, item.variables)
+    except RenderError as exc:
+        if not batch:  # a batch reports it for the item and goes on
+            raise ApiError(
+                422, "render_error", f"{arm.key} ({rendition.locale}): {exc}", {"arm": arm.key}
+            ) from exc
+        return _refused(
+            p, i, Reason(code="render_error", arm=arm.key, channel=arm.channel, detail=str(exc))
+        )
+    refused = messages.refusal(arm, message, item.variables, p.cfg.settings.sms_max_segments)
+    return (rendition, message) if refused is None else _refused(p, i, refused)
+
+
+def _snapshot_id(
+    p: Prepared, policy: allocations.PolicyPass, n: int, at: datetime, written: _Written
+) -> str:
+    """The snapshot of row n's (segment, eligibility) group: the stored one, or a new one."""
+    out = policy.out
+    group = int(out.groups.of_debtor[n])
+    if group not in policy.snapshot_ids:
+        assert policy.evidence is not None  # a reused allocation comes with its snapshot
+        made = allocations.snapshot(
+            p,
+            policy.evidence,
+            out.allocation[group],
+            out.groups.mask[group],
+            int(out.groups.segment[group]),
+            at,
+        )
+        written.snapshots.append(made)
+        policy.snapshot_ids[group] = made.id
+    return policy.snapshot_ids[group]
+
+
+def _decision(
+    p: Prepared,
+    item: DecideIn,
+    i: int,
+    arm: ArmInfo,
+    rendition: Rendition,
+    message: RenderedMessage,
+    out: BatchDecision,
+    n: int,
+    snapshot_id: str,
+) -> log.NewDecision:
+    """The decision row of a send: its arm, version, locale, propensity, logged cost (per SMS
+    segment), eligible arms, the inputs its rules saw, and its snapshot."""
+    at = p.times[i]
+    return log.NewDecision(
+        id=uuid.uuid4().hex,
+        campaign_id=p.cfg.id,
+        segment_id=p.segment_ids[p.segments[i]],
+        arm_id=arm.arm_id,
+        debtor_id=item.debtor_id,
+        template_version=arm.version,
+        channel=arm.channel,
+        locale=rendition.locale,
+        propensity=float(out.propensity[n]),
+        control=bool(out.control[n]),
+        cost=messages.cost(arm, message),
+        eligible=p.eligible_keys(i),
+        audit=_audit(item, p.debtors[i], p.histories[i]),
+        snapshot_id=snapshot_id,
+        decided_at=at,
+        day=int(at.timestamp() // 86_400),
+        touch=int(p.histories[i]["touch"] or 1),
+        case_id=item.case_id,
+    )
+
+
+def _sent(
+    decision: log.NewDecision,
+    arm: ArmInfo,
+    segment: str,
+    message: RenderedMessage,
+    history: History,
+) -> DecideOut:
+    """The answer of a send, built from values this module made itself: no validation."""
+    return DecideOut.model_construct(
+        decision_id=decision.id,
+        send=True,
+        template=arm.template,
+        version=arm.version,
+        channel=arm.channel,
+        locale=decision.locale,
+        arm=arm.key,
+        segment=segment,
+        propensity=decision.propensity,
+        control=decision.control,
+        message=Message.model_construct(
+            subject=message.subject, body=message.body, title=message.title
+        ),
+        reasons=[],
+        next_allowed_at=None,
+        decided_at=decision.decided_at,
+        history=history,
+    )
 
 
 def _renditions(
@@ -221,7 +285,7 @@ def _renditions(
     return {arms[j].arm_id: ctx.catalog.renditions_of(session, arms[j].version_id) for j in chosen}
 
 
-def _audit(item: DecideIn, debtor: Debtor) -> dict[str, Any]:
+def _audit(item: DecideIn, debtor: Debtor, history: History) -> dict[str, Any]:
     """The debtor inputs the eligibility rules saw, so the audit can recompute every reason."""
     return {
         "channels": sorted(debtor.channels),
@@ -234,4 +298,6 @@ def _audit(item: DecideIn, debtor: Debtor) -> dict[str, Any]:
         # the contacts the caps and the first-contact rule counted, later ones included
         "contacts": [[c.at.isoformat(), c.channel, c.template] for c in debtor.history],
         "variables": sorted(item.variables),  # names only (bandit.variables)
+        "history": history,  # the history attributes the decision saw (bandit.sequence)
+        "case_id": item.case_id,
     }

@@ -123,13 +123,13 @@ def _arrays(
 def segment_stats(
     session: Session, cfg: CampaignConfig, arms: list[ArmInfo], segment_ids: list[int], clock: Clock
 ) -> ArmStats:
-    """The statistics of the given segments (rows in that order), read at the clock."""
-    rows = statistics.stat_rows(session, campaign_id=cfg.id, segment_ids=segment_ids)
-    days = statistics.day_rows(
+    """The statistics of the given segments (rows in that order), read at the clock, in one
+    statement."""
+    rows, days = statistics.segment_evidence(
         session,
         campaign_id=cfg.id,
-        since_day=clock.today - cfg.longest_window + 1,
         segment_ids=segment_ids,
+        since_day=clock.today - cfg.longest_window + 1,
     )
     segment_index = {sid: i for i, sid in enumerate(segment_ids)}
     arm_index = {a.arm_id: j for j, a in enumerate(arms)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -18,13 +19,21 @@ from api.service.segments import SegmentError, segment_key
 from bandit.eligibility import (
     ArmCatalog,
     Contact,
+    ContactRules,
     Debtor,
     UnknownTimezone,
     batch_masks,
     load_zone,
 )
+from bandit.sequence import (
+    History,
+    Previous,
+    cadence_block,
+    condition_mask,
+    history_attributes,
+)
 from bandit.variables import Needs, variables_mask
-from templates_store import catalog, locks, log
+from templates_store import history, locks, log
 from templates_store.catalog import ArmInfo
 from templates_store.templating import Rendition, needed_variables
 
@@ -118,6 +127,17 @@ class Prepared:
     masks: np.ndarray
     needs: list[Needs] = field(default_factory=list)  # per arm (bandit.variables)
     given: list[frozenset[str]] = field(default_factory=list)  # per item, its variables' names
+    histories: list[History] = field(default_factory=list)  # per item (bandit.sequence)
+    previous: list[Previous | None] = field(default_factory=list)  # per item: latest send
+    attributes: list[dict[str, Any]] = field(default_factory=list)  # per item, as sent
+    _eligible: dict[bytes, list[str]] = field(default_factory=dict)
+
+    def eligible_keys(self, i: int) -> list[str]:
+        """The keys of item i's eligible arms (one list per distinct mask, shared)."""
+        mask = self.masks[i].tobytes()
+        if mask not in self._eligible:
+            self._eligible[mask] = [self.arms[j].key for j in np.flatnonzero(self.masks[i])]
+        return self._eligible[mask]
 
 
 def prepare(
@@ -130,8 +150,59 @@ def prepare(
 ) -> Prepared:
     """Validate the items, lock their debtors, then read the clock and the debtors' contact
     histories: a decision that waited for a debtor's lock sees the one that held it."""
-    view = ctx.catalog.campaign(session, campaign_key)
-    cfg = view.config
+    # the campaign's id and segment rules never change: a view this process has seen serves
+    # until the debtors are locked; the revision is read after the locks
+    seen_view = ctx.catalog.seen(campaign_key)
+    view = seen_view or ctx.catalog.campaign(session, campaign_key)
+    checked = clock()
+    _validate(view.config, items, checked, batch)
+    debtor_ids = [item.debtor_id for item in items]
+    if locks.lock_debtors(session, campaign_id=view.config.id, debtor_ids=debtor_ids, now=checked):
+        seen_view = view  # waited: what it saw before may be stale
+    if seen_view is not None:
+        # the revision, read after the locks: a template change (pause, retirement, new
+        # version) that committed meanwhile holds for this decision
+        view = ctx.catalog.campaign(session, campaign_key)
+    cfg, arms = view.config, view.arms
+    now = clock()  # after the locks: every decision that held them has committed
+    times = [item_time(item, now) for item in items]
+    debtors, latest = _debtors(session, cfg, arms, items, min(times), max(times))
+    previous = [latest.get(item.debtor_id) for item in items]
+    histories = [
+        history_attributes(before, at, item.case_id)
+        for item, before, at in zip(items, previous, times, strict=True)
+    ]
+    segments = _segments(cfg, items, histories, batch)
+    segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
+    masks = _rule_masks(arm_catalog(arms), cfg.rules, debtors, times)
+    masks &= condition_mask([a.when for a in arms], histories, [item.attributes for item in items])
+    for i, (before, seen_history, at) in enumerate(zip(previous, histories, times, strict=True)):
+        if cadence_block(cfg.cadence, before, seen_history, at) is not None:
+            masks[i] = False
+    needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
+    given = [frozenset(item.variables) for item in items]
+    masks &= variables_mask(needs, [d.locale for d in debtors], cfg.rules.fallback_locale, given)
+    return Prepared(
+        cfg,
+        arms,
+        view.revision,
+        times,
+        segments,
+        segment_ids,
+        debtors,
+        masks,
+        needs,
+        given,
+        histories,
+        previous,
+        [item.attributes for item in items],
+    )
+
+
+def _validate(
+    cfg: CampaignConfig, items: Sequence[DecideIn], checked: datetime, batch: bool
+) -> None:
+    """422 for a debtor twice in a batch, an unknown time zone or a time out of range."""
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.debtor_id in seen:
@@ -145,68 +216,72 @@ def prepare(
         try:
             load_zone(item.timezone)
         except UnknownTimezone as exc:
+            where = _where(i if batch else None)
             raise ApiError(
-                422,
-                "unknown_timezone",
-                f"{_where(i if batch else None)}timezone: {exc}",
-                {"index": i},
+                422, "unknown_timezone", f"{where}timezone: {exc}", {"index": i}
             ) from exc
-    checked = clock()
     for i, item in enumerate(items):
         check_time(item, checked, i if batch else None)
+
+
+def _segments(
+    cfg: CampaignConfig, items: Sequence[DecideIn], histories: Sequence[History], batch: bool
+) -> list[str]:
+    """Each item's segment key from its attributes and history attributes (a 422 when they
+    make none)."""
     segments = []
-    for i, item in enumerate(items):
+    for i, (item, attrs) in enumerate(zip(items, histories, strict=True)):
         try:
-            segments.append(segment_key(cfg.settings, item.attributes, item.segment))
+            segments.append(segment_key(cfg.settings, item.attributes, item.segment, attrs))
         except SegmentError as exc:
-            raise ApiError(
-                422, "bad_segment", f"{_where(i if batch else None)}{exc}", {"index": i}
-            ) from exc
-    debtor_ids = [item.debtor_id for item in items]
-    if locks.lock_debtors(session, campaign_id=cfg.id, debtor_ids=debtor_ids, now=checked):
-        # read again after waiting for the debtors: a template change (pause, retirement,
-        # new version) that committed meanwhile holds for this decision (a cache hit else)
-        view = ctx.catalog.campaign(session, campaign_key)
-    now = clock()  # after the locks: every decision that held them has committed
-    times = [item_time(item, now) for item in items]
-    arms = view.arms
-    segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
-    since = min(times) - timedelta(days=cfg.cap_days)
-    histories = log.debtor_contacts(session, campaign_id=cfg.id, debtor_ids=debtor_ids, since=since)
-    opted = log.opted_out(session, campaign_id=cfg.id, debtor_ids=debtor_ids)
+            where = _where(i if batch else None)
+            raise ApiError(422, "bad_segment", f"{where}{exc}", {"index": i}) from exc
+    return segments
+
+
+def _debtors(
+    session: Session,
+    cfg: CampaignConfig,
+    arms: Sequence[ArmInfo],
+    items: Sequence[DecideIn],
+    earliest: datetime,
+    latest: datetime,
+) -> tuple[list[Debtor], dict[str, Previous]]:
+    """Each item's debtor with the sends the caps count (from the earliest item's window on,
+    later ones included), remembered opt-outs and the first-contact placeholder, and each
+    debtor's latest send up to ``latest`` (its sequence state): one read."""
     first = cfg.rules.first_contact_template
-    first_sent: set[str] = set()
-    if first is not None:
-        template = catalog.get_template(session, campaign_id=cfg.id, key=first)
-        if template is not None and template.id is not None:
-            first_sent = log.debtors_contacted_with(
-                session, campaign_id=cfg.id, template_id=template.id, debtor_ids=debtor_ids
-            )
+    found = history.debtor_histories(
+        session,
+        campaign_id=cfg.id,
+        debtor_ids=[item.debtor_id for item in items],
+        since=earliest - timedelta(days=cfg.cap_days),
+        until=latest,
+        first_template_id=next((a.template_id for a in arms if a.template == first), None),
+    )
     debtors = [
         debtor_of(
             item,
-            histories.get(item.debtor_id, []),
-            opted.get(item.debtor_id, set()),
-            item.debtor_id in first_sent,
+            found.contacts.get(item.debtor_id, []),
+            found.opted_out.get(item.debtor_id, set()),
+            item.debtor_id in found.first_sent,
             first,
         )
         for item in items
     ]
-    arm_cat = arm_catalog(arms)
-    if not arms:
-        masks = np.zeros((len(items), 0), dtype=bool)
-    elif len(set(times)) == 1:
-        masks = batch_masks(arm_cat, cfg.rules, debtors, times[0])
-    else:
-        masks = np.stack(
-            [
-                batch_masks(arm_cat, cfg.rules, [d], t)[0]
-                for d, t in zip(debtors, times, strict=True)
-            ]
-        )
-    needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
-    given = [frozenset(item.variables) for item in items]
-    masks &= variables_mask(needs, [d.locale for d in debtors], cfg.rules.fallback_locale, given)
-    return Prepared(
-        cfg, arms, view.revision, times, segments, segment_ids, debtors, masks, needs, given
-    )
+    return debtors, found.latest
+
+
+def _rule_masks(
+    catalog: ArmCatalog, rules: ContactRules, debtors: Sequence[Debtor], times: Sequence[datetime]
+) -> np.ndarray:
+    """(N, K) the contact rules' masks: one vectorised pass per distinct decision time."""
+    masks = np.zeros((len(debtors), len(catalog.templates)), dtype=bool)
+    if not catalog.templates:
+        return masks
+    by_time: dict[datetime, list[int]] = {}
+    for i, at in enumerate(times):
+        by_time.setdefault(at, []).append(i)
+    for at, rows in by_time.items():
+        masks[rows] = batch_masks(catalog, rules, [debtors[i] for i in rows], at)
+    return masks

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping
 
 from api.schemas import Attribute, CampaignCreate
+from bandit.sequence import HISTORY_ATTRIBUTES
 
 
 class SegmentError(ValueError):
@@ -22,7 +24,7 @@ def bucket_label(value: float, edges: list[float]) -> str:
         return f"{_num(low)}+"
     high = edges[i + 1]
     upper = high - 1 if float(low).is_integer() and float(high).is_integer() else high
-    return f"{_num(low)}-{_num(upper)}"
+    return _num(low) if upper == low else f"{_num(low)}-{_num(upper)}"  # [1, 2): "1"
 
 
 def _num(x: float) -> str:
@@ -41,14 +43,30 @@ def _finite(value: Attribute) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def uses_history(settings: CampaignCreate) -> bool:
+    """Whether the campaign segments by a history attribute (bandit.sequence)."""
+    return any(name in HISTORY_ATTRIBUTES for name in settings.segment_by)
+
+
 def segment_key(
-    settings: CampaignCreate, attributes: dict[str, Attribute], given: str | None
+    settings: CampaignCreate,
+    attributes: dict[str, Attribute],
+    given: str | None,
+    history: Mapping[str, int | str | None] | None = None,
 ) -> str:
-    """The caller's ``segment`` if given, else ``a=v|b=w`` from ``segment_by``; "all" if none."""
+    """The caller's ``segment`` if given, else ``a=v|b=w`` from ``segment_by``; "all" if none.
+    History attributes come from ``history`` (the service's, never the caller's); an absent
+    one is ``none``."""
     if given is not None:
         return given
     parts = []
     for name in settings.segment_by:
+        if name in HISTORY_ATTRIBUTES and history is not None:
+            seen = history.get(name)
+            if seen is None:
+                parts.append(f"{name}=none")
+                continue
+            attributes = {**attributes, name: seen}
         if name not in attributes or attributes[name] is None:
             raise SegmentError(
                 f"attributes.{name} is missing: the campaign segments by {', '.join(settings.segment_by)}"

@@ -88,6 +88,7 @@ def create(session: Session, campaign_key: str, body: TemplateCreate) -> Templat
             cost={str(k): v for k, v in body.cost.items()},
             renditions=specs,
             now=datetime.now(UTC),
+            when=body.when,
         )
     except catalog.AlreadyExists as exc:
         raise ApiError(409, "template_exists", f"{exc}; use PUT to add a version") from exc
@@ -121,6 +122,7 @@ def update(
         cost={str(k): v for k, v in body.cost.items()},
         renditions=specs,
         now=datetime.now(UTC),
+        when=body.when,
     )
     session.commit()
     return public(session, template)
@@ -163,6 +165,7 @@ def public(session: Session, template: Template, version: int | None = None) -> 
         cost=dict(row.cost),
         renditions=[RenditionIn(**asdict(r)) for r in renditions],
         arms=sorted({f"{template.key}:{r.channel}" for r in renditions}),
+        when=row.when or None,
     )
 
 

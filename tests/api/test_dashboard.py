@@ -148,6 +148,7 @@ def _browse(url: str, screenshot: Path, charts: int) -> None:
     assert errors == [], errors
 
 
+@pytest.mark.real_clock  # Chromium under libfaketime times out loading any page
 def test_dashboard_renders_in_chromium(server: str, demo: tuple[Path, Path, str]) -> None:
     """Served page: the key travels in the URL fragment (never sent, never logged)."""
     _browse(
@@ -155,6 +156,7 @@ def test_dashboard_renders_in_chromium(server: str, demo: tuple[Path, Path, str]
     )
 
 
+@pytest.mark.real_clock  # Chromium under libfaketime times out loading any page
 def test_simulator_report_renders_in_chromium(tmp_path: Path) -> None:
     import simulations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,27 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         _truncate(eng)
     yield eng
     eng.dispose()
+
+
+# columns that migrations after 0006 add, which today's models write
+LATER_COLUMNS = (
+    ("decision", "touch", "INTEGER NOT NULL DEFAULT 1"),
+    ("decision", "case_id", "VARCHAR(200)"),
+    ("template_version", '"when"', "JSON"),
+)
+
+
+@contextmanager
+def later_columns(engine: Engine) -> Iterator[None]:
+    """Seed a database at an older revision with today's models: the columns later
+    migrations add exist while the seed is written, then are dropped again, so the upgrade
+    under test starts from the old layout."""
+    with engine.begin() as conn:
+        for table, column, kind in LATER_COLUMNS:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for table, column, _ in LATER_COLUMNS:
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))

@@ -22,6 +22,7 @@ from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
 from templates_store.models import UtcDateTime
 from tests.conftest import scratch_postgres
+from tests.templates_store.conftest import later_columns
 from tests.templates_store.test_log_properties import (
     DEBTORS,
     SEGMENTS,
@@ -134,32 +135,33 @@ def test_upgrade_rebuilds_delay_counts_per_channel_from_the_log(database: str) -
     upgrade(database, revision="0004")
     engine = make_engine(database)
     try:
-        campaign_id, segment_ids, arms = setup_campaign(engine)
-        assert {a.channel for a in arms} == {"sms", "email"}
-        planned_decisions, planned_events = planned(seed=5)
-        decisions = make_decisions(campaign_id, segment_ids, arms, planned_decisions)
-        sent = make_events(decisions, planned_events)
-        expected = brute_force(decisions, sent)
-        old = Counter[tuple[int, str, int]]()
-        for _, outcome, day, n in expected.delays:
-            old[(campaign_id, outcome, day)] += n
-        with Session(engine) as session:
-            log.record_decisions(
-                session, decisions=decisions, weights=[weight(d.day) for d in decisions]
-            )
-            for i, item in enumerate(sent):  # the log as 0004 wrote it; its counts held back
-                decision = log.decision_ref(session, decision_id=item.decision_id)
-                assert decision is not None
-                received = START + timedelta(days=40, seconds=i)
-                record_old_event(session, item.event, decision, received, events_log.Counts())
-            session.execute(
-                text(
-                    "INSERT INTO delay_count (campaign_id, outcome, delay_day, count) "
-                    "VALUES (:c, :o, :d, :n)"
-                ),
-                [{"c": c, "o": o, "d": d, "n": n} for (c, o, d), n in old.items()],
-            )
-            session.commit()
+        with later_columns(engine):
+            campaign_id, segment_ids, arms = setup_campaign(engine)
+            assert {a.channel for a in arms} == {"sms", "email"}
+            planned_decisions, planned_events = planned(seed=5)
+            decisions = make_decisions(campaign_id, segment_ids, arms, planned_decisions)
+            sent = make_events(decisions, planned_events)
+            expected = brute_force(decisions, sent)
+            old = Counter[tuple[int, str, int]]()
+            for _, outcome, day, n in expected.delays:
+                old[(campaign_id, outcome, day)] += n
+            with Session(engine) as session:
+                log.record_decisions(
+                    session, decisions=decisions, weights=[weight(d.day) for d in decisions]
+                )
+                for i, item in enumerate(sent):  # the log as 0004 wrote it; its counts held back
+                    decision = log.decision_ref(session, decision_id=item.decision_id)
+                    assert decision is not None
+                    received = START + timedelta(days=40, seconds=i)
+                    record_old_event(session, item.event, decision, received, events_log.Counts())
+                session.execute(
+                    text(
+                        "INSERT INTO delay_count (campaign_id, outcome, delay_day, count) "
+                        "VALUES (:c, :o, :d, :n)"
+                    ),
+                    [{"c": c, "o": o, "d": d, "n": n} for (c, o, d), n in old.items()],
+                )
+                session.commit()
     finally:
         engine.dispose()
     assert {c for c, *_ in expected.delays} == {"sms", "email"}

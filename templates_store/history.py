@@ -1,0 +1,143 @@
+"""What a decision needs to know of its debtors' past, read in one statement: their sends
+since the caps' window opens (later ones included), the channels they opted out of, and
+whether each was ever sent the campaign's first-contact template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    String,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlmodel import Session
+
+from bandit.sequence import Previous
+from templates_store import prepared
+from templates_store.log import Contact
+from templates_store.models import Arm, Decision, OptOut, Template
+
+CHUNK = 500  # debtors per statement (each is a bound parameter, three times over)
+
+
+@dataclass
+class DebtorHistories:
+    """Per debtor id: sends oldest first, opted-out channels, the debtors who were sent the
+    first-contact template at any time, and each debtor's latest send (sequence state)."""
+
+    contacts: dict[str, list[Contact]] = field(default_factory=dict)
+    opted_out: dict[str, set[str]] = field(default_factory=dict)
+    first_sent: set[str] = field(default_factory=set)
+    latest: dict[str, Previous] = field(default_factory=dict)
+
+
+_DECISION = Decision.__table__.c  # type: ignore[attr-defined]
+_ARM = Arm.__table__.c  # type: ignore[attr-defined]
+_TEMPLATE = Template.__table__.c  # type: ignore[attr-defined]
+_OPT_OUT = OptOut.__table__.c  # type: ignore[attr-defined]
+_STATE = ("touch", "case_id", "opened_at", "clicked_at", "paid_at")
+
+
+def _statement(with_first: bool) -> CompoundSelect[Any]:
+    """Rows (kind, debtor_id, at, channel, template, *_STATE): kind "l" a debtor's latest
+    send at or before ``until`` (typed first: its columns type the union), "c" a send, "o"
+    an opt-out, "f" a debtor once sent the first-contact template."""
+    debtors: BindParameter[Any] = bindparam("debtor_ids", expanding=True)
+    campaign: BindParameter[Any] = bindparam("campaign_id")
+    in_campaign = (_DECISION.campaign_id == campaign) & _DECISION.debtor_id.in_(debtors)
+    earlier = Decision.__table__.alias("earlier")  # type: ignore[attr-defined]
+    latest_at = (
+        select(func.max(earlier.c.decided_at))
+        .where(
+            earlier.c.campaign_id == _DECISION.campaign_id,
+            earlier.c.debtor_id == _DECISION.debtor_id,
+            earlier.c.decided_at <= bindparam("until"),
+        )
+        .scalar_subquery()
+    )
+    latest = select(
+        literal("l").label("kind"),
+        _DECISION.debtor_id,
+        _DECISION.decided_at.label("at"),
+        _DECISION.channel,
+        null().cast(String()).label("template"),
+        *(_DECISION[name] for name in _STATE),
+    ).where(in_campaign, _DECISION.decided_at == latest_at)
+    none = [null() for _ in _STATE]
+    sends = (
+        select(
+            literal("c"),
+            _DECISION.debtor_id,
+            _DECISION.decided_at,
+            _DECISION.channel,
+            _TEMPLATE.key,
+            *none,
+        )
+        .join_from(Decision, Arm, _ARM.id == _DECISION.arm_id)
+        .join(Template, _TEMPLATE.id == _ARM.template_id)
+        .where(in_campaign, _DECISION.decided_at >= bindparam("since"))
+    )
+    opted = select(literal("o"), _OPT_OUT.debtor_id, null(), _OPT_OUT.channel, null(), *none).where(
+        _OPT_OUT.campaign_id == campaign, _OPT_OUT.debtor_id.in_(debtors)
+    )
+    parts = [latest, sends, opted]
+    if with_first:
+        first = (
+            select(literal("f"), _DECISION.debtor_id, null(), null(), null(), *none)
+            .join_from(Decision, Arm, _ARM.id == _DECISION.arm_id)
+            .where(in_campaign, _ARM.template_id == bindparam("first_template_id"))
+            .distinct()
+        )
+        parts.append(first)
+    return union_all(*parts)
+
+
+_PLAIN = _statement(with_first=False)
+_WITH_FIRST = _statement(with_first=True)
+
+
+def debtor_histories(
+    session: Session,
+    *,
+    campaign_id: int,
+    debtor_ids: Sequence[str],
+    since: datetime,
+    until: datetime,
+    first_template_id: int | None = None,
+) -> DebtorHistories:
+    """The debtors' sends since ``since`` (none dropped after it), opt-outs, first-contact
+    sends and latest send at or before ``until``, one statement per ``CHUNK`` debtors."""
+    out = DebtorHistories(contacts={d: [] for d in debtor_ids})
+    statement = _PLAIN if first_template_id is None else _WITH_FIRST
+    for start in range(0, len(ordered := sorted(set(debtor_ids))), CHUNK):
+        params = {"campaign_id": campaign_id, "debtor_ids": ordered[start : start + CHUNK]}
+        params |= {"since": since, "until": until}
+        if first_template_id is not None:
+            params["first_template_id"] = first_template_id
+        for kind, debtor, at, channel, template, *state in prepared.rows(
+            session, statement, params
+        ):
+            if kind == "c":
+                out.contacts[debtor].append(Contact(at=at, channel=channel, template=template))
+            elif kind == "o":
+                out.opted_out.setdefault(debtor, set()).add(channel)
+            elif kind == "f":
+                out.first_sent.add(debtor)
+            else:
+                previous = Previous(at, channel, *state)
+                known = out.latest.get(debtor)
+                if known is None or previous.touch > known.touch:  # ties: the later touch
+                    out.latest[debtor] = previous
+    for sends in out.contacts.values():
+        sends.sort(key=lambda c: c.at)
+    return out
