@@ -73,7 +73,9 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
         null().cast(String()).label("template"),
         *(_DECISION[name] for name in _STATE),
     ).where(in_campaign, _DECISION.decided_at == latest_at)
-    none = [null() for _ in _STATE]
+    # typed NULLs: PostgreSQL resolves an untyped NULL under DISTINCT as text
+    none = [null().cast(_DECISION[name].type) for name in _STATE]
+    no_time, no_text = null().cast(_DECISION.decided_at.type), null().cast(String())
     sends = (
         select(
             literal("c"),
@@ -87,13 +89,13 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
         .join(Template, _TEMPLATE.id == _ARM.template_id)
         .where(in_campaign, _DECISION.decided_at >= bindparam("since"))
     )
-    opted = select(literal("o"), _OPT_OUT.debtor_id, null(), _OPT_OUT.channel, null(), *none).where(
-        _OPT_OUT.campaign_id == campaign, _OPT_OUT.debtor_id.in_(debtors)
-    )
+    opted = select(
+        literal("o"), _OPT_OUT.debtor_id, no_time, _OPT_OUT.channel, no_text, *none
+    ).where(_OPT_OUT.campaign_id == campaign, _OPT_OUT.debtor_id.in_(debtors))
     parts = [latest, sends, opted]
     if with_first:
         first = (
-            select(literal("f"), _DECISION.debtor_id, null(), null(), null(), *none)
+            select(literal("f"), _DECISION.debtor_id, no_time, no_text, no_text, *none)
             .join_from(Decision, Arm, _ARM.id == _DECISION.arm_id)
             .where(in_campaign, _ARM.template_id == bindparam("first_template_id"))
             .distinct()
