@@ -2,5 +2,8 @@
 
 from __future__ import annotations
 
-CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "push", "voice")
+from typing import Literal, get_args
+
+Channel = Literal["email", "sms", "letter", "push", "voice"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
 ALL_CHANNELS = "*"  # a rule over all channels together
