@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bandit.policies import Groups, Policy, PolicyState, group_debtors, uniform_allocation
+from bandit.policies import (
+    Champion,
+    Groups,
+    Policy,
+    PolicyState,
+    first_eligible,
+    group_debtors,
+    uniform_allocation,
+)
 from bandit.stats import BoolArray, FloatArray, IntArray
 
 
@@ -37,6 +45,15 @@ class DecisionConfig:
         if self.control_share > 0 and self.champion is None and not self.champions:
             raise ValueError("a control share needs a champion arm")
 
+    @classmethod
+    def for_champion(cls, policy: Champion) -> DecisionConfig:
+        """The champion policy's settings: its arms are the champions, with a control share of
+        1 (so every decision it sends to one is a control decision, see ``Champion``), no
+        exploration floor, no burn-in. Uniform, without control, when it has no arm."""
+        if not policy.arms:
+            return cls()
+        return cls(control_share=1.0, champion=policy.arms[0], champions=policy.arms[1:])
+
     @property
     def champion_order(self) -> tuple[int, ...]:
         """Champion arms in order of preference."""
@@ -45,10 +62,7 @@ class DecisionConfig:
 
 def group_champion(mask: BoolArray, config: DecisionConfig) -> IntArray:
     """Per group, the first eligible champion arm, -1 where none is eligible; (G,)."""
-    champion = np.full(len(mask), -1, dtype=np.int64)
-    for arm in reversed(config.champion_order):
-        champion = np.where(mask[:, arm], arm, champion)
-    return champion
+    return first_eligible(mask, config.champion_order)
 
 
 @dataclass(frozen=True)

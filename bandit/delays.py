@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bandit.stats import OUTCOMES, FloatArray
+from bandit.outcomes import OUTCOMES
+from bandit.stats import FloatArray
 
 DEFAULT_WINDOWS: tuple[int, int, int] = (3, 7, 14)
 DEFAULT_PRIOR_MEAN_DAYS: tuple[float, float, float] = (0.5, 1.0, 3.0)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from bandit.stats import OUTCOMES
+from bandit.outcomes import OUTCOMES
 
 ObjectiveKind = Literal["pay", "net_recovery", "weighted"]
 
@@ -54,15 +54,3 @@ class Objective:
             nonzero = [i for i, w in enumerate(self.weights) if w > 0]
             return nonzero[0] if len(nonzero) == 1 else None
         return None
-
-
-# Which outcomes each channel can report (open, click, pay): a letter is never "opened" for
-# us, an SMS open is not tracked, a voice call has no click. Untracked outcomes count 0 in a
-# weighted objective.
-TRACKED_OUTCOMES: dict[str, tuple[bool, bool, bool]] = {
-    "email": (True, True, True),
-    "sms": (False, True, True),
-    "letter": (False, False, True),
-    "push": (True, True, True),
-    "voice": (True, False, True),
-}

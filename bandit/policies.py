@@ -74,6 +74,14 @@ def uniform_allocation(mask: BoolArray) -> FloatArray:
     return np.asarray(m / np.maximum(m.sum(axis=1, keepdims=True), 1.0), dtype=np.float64)
 
 
+def first_eligible(mask: BoolArray, arms: tuple[int, ...]) -> IntArray:
+    """Per group, the first of ``arms`` that is eligible, -1 where none is; (G,)."""
+    first = np.full(len(mask), -1, dtype=np.int64)
+    for arm in reversed(arms):
+        first = np.where(mask[:, arm], arm, first)
+    return first
+
+
 def argmax_allocation(values: FloatArray, mask: BoolArray) -> FloatArray:
     """All probability on the best eligible arm, ties shared equally; (G, K)."""
     v = np.where(mask, values, -np.inf)
@@ -110,18 +118,32 @@ class Uniform:
         return uniform_allocation(groups.mask)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Champion:
-    """Always the champion arm; uniform over the eligible arms when it is not eligible."""
+    """The status quo: every decision goes to the first eligible of ``arms`` (the champion,
+    then its fallbacks in order, e.g. the champion template on each channel), uniform over the
+    eligible arms when none of them is (or none is given).
 
-    arm: int
+    Its decisions are control decisions: the champion policy is the control group with a
+    share of 1 (``DecisionConfig.for_champion``, which the service and the simulator both run
+    it with), so a decision's ``control`` flag means one thing under every policy: the control
+    group routed it to a champion arm, the status quo the bandit's lift is measured against.
+    Under the champion policy that is every decision sent to a champion arm; a decision of
+    the uniform fallback is not a control decision.
+    """
+
+    arms: tuple[int, ...]
     name: str = "champion"
+
+    def __init__(self, *arms: int) -> None:
+        object.__setattr__(self, "arms", tuple(int(a) for a in arms))
 
     def allocate(self, state: PolicyState, groups: Groups, rng: np.random.Generator) -> FloatArray:
         alloc = uniform_allocation(groups.mask)
-        ok = groups.mask[:, self.arm]
-        alloc[ok] = 0.0
-        alloc[ok, self.arm] = 1.0
+        champion = first_eligible(groups.mask, self.arms)
+        rows = np.flatnonzero(champion >= 0)
+        alloc[rows] = 0.0
+        alloc[rows, champion[rows]] = 1.0
         return alloc
 
 

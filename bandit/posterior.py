@@ -9,8 +9,9 @@ from scipy import special
 
 from bandit.delays import DelayModel
 from bandit.objectives import Objective
+from bandit.outcomes import OUTCOMES, PAY
 from bandit.priors import Prior
-from bandit.stats import OUTCOMES, PAY, ArmStats, BoolArray, FloatArray, IntArray, effective_trials
+from bandit.stats import ArmStats, BoolArray, FloatArray, IntArray, effective_trials
 
 DEFAULT_AMOUNT = 100.0
 

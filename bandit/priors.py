@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bandit.stats import OUTCOMES, FloatArray
+from bandit.outcomes import OUTCOMES
+from bandit.stats import FloatArray
 
 # Typical per-message rates (open, click, pay) by channel, mid-points of public ranges.
 TYPICAL_RATES: Mapping[str, tuple[float, float, float]] = {

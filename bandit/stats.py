@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-OUTCOMES: tuple[str, ...] = ("open", "click", "pay")
-PAY = OUTCOMES.index("pay")
+from bandit.outcomes import OUTCOMES as OUTCOMES  # re-exported: the shapes below use it
+from bandit.outcomes import PAY as PAY
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]

@@ -21,8 +21,9 @@ import time
 
 import numpy as np
 
+from bandit.outcomes import PAY
 from simulations import load_scenario, simulate
-from simulations.environment import PAY, Environment
+from simulations.environment import Environment
 
 
 def ours(reps: int, seed: int) -> tuple[float, float, float]:

@@ -4,16 +4,18 @@ An agent keeps, per (repetition, segment) row, the sufficient statistics of ``Ar
 discounted successes and closed trials, pending decisions per age-day bucket, sends, amounts —
 and the observed delays per repetition. Outcomes are scheduled on the day they arrive (a ring
 of W + 1 day slots) and only then become evidence, as events reach the service in production.
-Each day it builds ArmStats -> per-channel (or pooled, or naive) delay model -> pooled (or
-flat) prior -> posterior per repetition, as ``api/service/evidence.py`` does, and decides every
-repetition's debtors with one ``decide_batch``. Observed delays are kept per (repetition,
-channel), so each arm's pending decisions count with its channel's delay curve.
+Each day it reads its statistics as the service reads its own at noon (decisions are made
+mid-day on average: age bucket a is a days old; evidence is discounted from its decision
+day's start, as the service's day weights do) and builds the policy state of every repetition
+with ``bandit.evidence.build``, the very function the service builds its state with (delay
+model per channel, or pooled, or naive -> pooled or flat prior -> posterior), then decides
+every repetition's debtors with one ``decide_batch``. Observed delays are kept per
+(repetition, channel), so each arm's pending decisions count with its channel's delay curve.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -22,7 +24,6 @@ from bandit import (
     ArmStats,
     Champion,
     DecisionConfig,
-    DelayModel,
     EpsilonGreedy,
     Oracle,
     Policy,
@@ -31,14 +32,11 @@ from bandit import (
     Thompson,
     Uniform,
     decide_batch,
-    effective_trials,
-    estimate_channel_delays,
-    flat_prior,
-    pooled_prior,
-    posterior,
 )
-from bandit.stats import OUTCOMES, FloatArray, IntArray
-from simulations.environment import PAY, Debtors, Environment, Outcome
+from bandit.evidence import Arms, Counts, DelayCounts, Delays, Learning, build, elapsed_days
+from bandit.outcomes import OUTCOMES, PAY
+from bandit.stats import IntArray, decay
+from simulations.environment import Debtors, Environment, Outcome
 
 # (Repetition, segment) rows per decide_batch call: the exact Thompson propensity works on
 # (rows, K, grid) arrays of up to ~600 grid points, so ~50 rows at a time keep memory flat
@@ -58,21 +56,19 @@ POLICY_NAMES: tuple[str, ...] = (
 )
 
 
-Delays = Literal["channel", "pooled", "naive"]
-
-
 @dataclass(frozen=True)
 class PolicySpec:
     """A policy and how its agent learns: delay correction (``channel``: each channel's own
     delay model, as the service does; ``pooled``: one campaign-wide model; ``naive``: pending
-    counts as failure), pooled prior, campaign options."""
+    counts as failure), pooled prior, and its decision settings (None: the campaign's
+    exploration floor, burn-in and control group)."""
 
     name: str
     policy: Policy
     learns: bool = True
     delays: Delays = "channel"
     pooled: bool = True
-    campaign_options: bool = True
+    config: DecisionConfig | None = None
 
 
 def policy_spec(name: str, env: Environment) -> PolicySpec:
@@ -81,6 +77,7 @@ def policy_spec(name: str, env: Environment) -> PolicySpec:
     before per-channel delays), ``thompson-unpooled`` corrects delays but does not pool (the
     cold-start comparison)."""
     pooled = env.scenario.campaign.pooled_prior
+    champion = Champion(env.scenario.champion_index)
     specs = {
         "thompson": PolicySpec(name, Thompson(), pooled=pooled),
         "thompson-naive": PolicySpec(name, Thompson(), delays="naive", pooled=False),
@@ -88,11 +85,11 @@ def policy_spec(name: str, env: Environment) -> PolicySpec:
         "thompson-unpooled": PolicySpec(name, Thompson(), pooled=False),
         "ucb1": PolicySpec(name, UCB1(), pooled=pooled),
         "epsilon-greedy": PolicySpec(name, EpsilonGreedy(), pooled=pooled),
-        "uniform": PolicySpec(name, Uniform(), learns=False, campaign_options=False),
+        "uniform": PolicySpec(name, Uniform(), learns=False, config=DecisionConfig()),
         "champion": PolicySpec(
-            name, Champion(env.scenario.champion_index), learns=False, campaign_options=False
+            name, champion, learns=False, config=DecisionConfig.for_champion(champion)
         ),
-        "oracle": PolicySpec(name, Oracle(), learns=False, campaign_options=False),
+        "oracle": PolicySpec(name, Oracle(), learns=False, config=DecisionConfig()),
     }
     if name not in specs:
         raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
@@ -137,35 +134,35 @@ class Agent:
         self.incoming = np.zeros((slots, rows * arms * o))
         self.incoming_amounts = np.zeros((slots, 2, rows * arms))
         self.incoming_delays = np.zeros((slots, reps * c * o * self.width))
-        self.half_life = env.scenario.campaign.half_life_days
-        self.elapsed = np.arange(self.width, dtype=np.float64)
         campaign = env.scenario.campaign
+        self.half_life = campaign.half_life_days
+        self.learning = Learning(self.windows, self.half_life, spec.pooled, spec.delays)
+        self.arms = Arms(tuple(self.channels), env.cost, env.tracked)
+        self.elapsed = elapsed_days(0.5, self.width)  # read at noon: 0, 1, 2, ... days
+        self.noon = float(decay(0.5, self.half_life))  # day start -> noon
         self.config = (
-            DecisionConfig(
+            spec.config
+            if spec.config is not None
+            else DecisionConfig(
                 exploration_floor=campaign.exploration_floor,
                 burn_in=campaign.burn_in,
                 control_share=campaign.control_share,
                 champion=env.scenario.champion_index if campaign.control_share > 0 else None,
             )
-            if spec.campaign_options
-            else DecisionConfig()
-        )
-        self._flat = flat_prior(self.channels)
-
-    def _weight(self, age: FloatArray | float) -> FloatArray:
-        return np.asarray(
-            1.0 if self.half_life is None else np.exp2(-np.asarray(age) / self.half_life)
         )
 
     def start_day(self, day: int) -> None:
-        """Age the evidence by one day, close decisions past the window, deliver today's events."""
+        """Age the evidence by one day, close decisions past the window, deliver today's events.
+
+        The accumulators hold their value at the start of the day, discounted from each
+        decision's day."""
         if day > 0:
-            factor = float(self._weight(1.0))
+            factor = float(decay(1.0, self.half_life))
             self.successes *= factor
             self.closed *= factor
             self.amounts *= factor
             oldest = self.pending[:, :, -1]
-            self.closed += oldest * float(self._weight(float(self.width)))
+            self.closed += oldest * float(decay(float(self.width), self.half_life))
             by_rep = oldest.reshape(self.reps, -1, oldest.shape[1]).sum(axis=1)  # (R, K)
             self.closed_total += by_rep @ self.of_channel
             self.pending[:, :, 1:] = self.pending[:, :, :-1].copy()
@@ -178,53 +175,34 @@ class Agent:
         self.incoming_amounts[slot] = 0.0
         self.incoming_delays[slot] = 0.0
 
-    def posterior(self, reps: int | None = None) -> Posterior:
-        """The service's posterior per repetition, stacked; (R * S) rows (the first ``reps``)."""
+    def counts(self, rep: int) -> Counts:
+        """One repetition's counts as the service would read them at noon."""
         segments, _ = self.env.shape
-        parts = []
-        for r in range(self.reps if reps is None else reps):
-            rows = slice(r * segments, (r + 1) * segments)
-            stats = ArmStats(
-                self.successes[rows],
-                self.closed[rows],
-                self.pending[rows],
-                self.sends[rows],
-                self.amounts[0, rows],
-                self.amounts[1, rows],
-            )
-            delays = self.delays(r, self.pending[rows])
-            if self.spec.pooled:
-                trials = effective_trials(stats, delays.arrived(self.elapsed), self.half_life)
-                prior = pooled_prior(stats.successes, trials, self.channels)
-            else:
-                prior = self._flat
-            parts.append(
-                posterior(
-                    stats,
-                    prior,
-                    delays,
-                    elapsed=self.elapsed,
-                    half_life_days=self.half_life,
-                    cost=self.env.cost,
-                    tracked=self.env.tracked,
-                )
-            )
-        return _concat(parts)
-
-    def delays(self, rep: int, pending: FloatArray) -> DelayModel:
-        """The delay model of one repetition, per arm (K, O, W) or one for all (O, W);
-        ``pending`` (S, K, W) its decisions per age bucket."""
-        if self.spec.delays == "naive":
-            return DelayModel.naive(self.windows)
-        model = estimate_channel_delays(
+        rows = slice(rep * segments, (rep + 1) * segments)
+        pending = self.pending[rows]
+        stats = ArmStats(
+            self.successes[rows] * self.noon,
+            self.closed[rows] * self.noon,
+            pending,
+            self.sends[rows],
+            self.amounts[0, rows] * self.noon,
+            self.amounts[1, rows] * self.noon,
+        )
+        delays = DelayCounts(
+            self.channel_names,
             self.delay_counts[rep],
-            self.elapsed,
             self.of_channel.T @ pending.sum(axis=0),
             self.closed_total[rep],
-            self.channel_names,
-            windows=self.windows,
         )
-        return model.pooled if self.spec.delays == "pooled" else model.for_arms(self.channels)
+        return Counts(stats, self.elapsed, delays=delays)
+
+    def posterior(self, reps: int | None = None) -> Posterior:
+        """The service's posterior per repetition, stacked; (R * S) rows (the first ``reps``)."""
+        parts = [
+            build(self.counts(r), self.arms, self.learning, self.env.objective).posterior
+            for r in range(self.reps if reps is None else reps)
+        ]
+        return _concat(parts)
 
     def observe(self, day: int) -> PolicyState:
         """What the policy may look at before deciding today."""
@@ -261,7 +239,7 @@ class Agent:
         self.sends += outcome.sends
         slots = self.width + 1
         arrive = (day + outcome.delay + 1) % slots
-        weight = self._weight(outcome.delay.astype(np.float64) + 1.0) * np.ones(len(outcome.delay))
+        weight = decay(outcome.delay.astype(np.float64) + 1.0, self.half_life)
         o = len(OUTCOMES)
         np.add.at(self.incoming, (arrive, outcome.cell * o + outcome.outcome), weight)
         pay = outcome.outcome == PAY

@@ -17,10 +17,10 @@ import numpy as np
 from scipy import special
 
 from bandit import Objective
-from bandit.stats import OUTCOMES, BoolArray, FloatArray, IntArray
-from simulations.scenario import TRACKED, DelaySpec, Scenario, rate_for
+from bandit.outcomes import CLICK, OPEN, OUTCOMES, PAY, tracked
+from bandit.stats import BoolArray, FloatArray, IntArray
+from simulations.scenario import DelaySpec, Scenario, rate_for
 
-OPEN, CLICK, PAY = 0, 1, 2
 # Opens and clicks come within hours; only the pay delay is a scenario setting.
 OPEN_CLICK_MEAN_DAYS: tuple[float, float] = (0.3, 1.0)
 
@@ -143,7 +143,7 @@ class Environment:
             rates=rates,
             amount=amount,
             cost=np.array([sc.costs.get(c, 0.0) for c in channels]),
-            tracked=np.array([TRACKED[c] for c in channels], dtype=bool),
+            tracked=tracked(channels),
             pattern_mask=mask[keep],
             pattern_prob=prob[:, keep],
             delay_cdf=delay_cdfs(channels, sc.delay, windows),

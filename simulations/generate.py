@@ -1,7 +1,7 @@
 """A model that generates true rates, for scenarios too big to write out (``[generator]``).
 
 pay(segment, template, channel) = channel base rate x template effect x segment effect x
-interaction noise, with base rates at the middle of PRODUCT.md's realistic ranges, template
+interaction noise, with base rates the typical channel rates of ``bandit.priors``, template
 effects spread so the best template pays ``template_spread`` times the worst, and days past
 due lowering the pay rate. The same seed always gives the same world.
 """
@@ -14,16 +14,10 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from simulations.scenario import TRACKED, Channel
+from bandit.channels import Channel
+from bandit.outcomes import TRACKED_OUTCOMES
+from bandit.priors import TYPICAL_RATES
 
-# Per channel: (open, click, pay) per message, mid-points of PRODUCT.md's ranges.
-BASE_RATES: Mapping[str, tuple[float, float, float]] = {
-    "email": (0.25, 0.03, 0.015),
-    "sms": (0.0, 0.06, 0.025),
-    "letter": (0.0, 0.0, 0.012),
-    "push": (0.10, 0.025, 0.012),
-    "voice": (0.18, 0.0, 0.035),
-}
 TYPICAL_CONSENT: Mapping[str, float] = {
     "email": 0.9,
     "sms": 0.7,
@@ -119,7 +113,7 @@ def expand(spec: GeneratorSpec) -> dict[str, Any]:
     arms = []
     for t in range(spec.templates):
         for c in channels:
-            base_open, base_click, base_pay = BASE_RATES[c]
+            base_open, base_click, base_pay = TYPICAL_RATES[c]  # untracked ones go unused
             noise = np.exp(rng.normal(0.0, spec.interaction, n_seg))
             pay = np.clip(
                 base_pay * tpl_effect[t] * seg_effect * noise, 1e-5, MAX_PAY_FACTOR * base_pay
@@ -131,7 +125,7 @@ def expand(spec: GeneratorSpec) -> dict[str, Any]:
                 "pay": {k: round(float(p), 6) for k, p in zip(keys, pay, strict=True)},
                 "amount": {k: round(float(a), 2) for k, a in zip(keys, amounts, strict=True)},
             }
-            tracked = TRACKED[c]
+            tracked = TRACKED_OUTCOMES[c]
             if tracked[0]:
                 arm["open"] = {"default": base_open}
             if tracked[1]:

@@ -16,18 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from bandit import (
-    ArmStats,
-    DecisionConfig,
-    DelayModel,
-    Objective,
-    PolicyState,
-    Thompson,
-    decide_batch,
-    pooled_prior,
-    posterior,
-)
-from bandit.stats import OUTCOMES, PAY, FloatArray, IntArray
+from bandit import ArmStats, DecisionConfig, Objective, Thompson, decide_batch
+from bandit.evidence import Arms, Counts, Learning, build
+from bandit.outcomes import OUTCOMES, PAY
+from bandit.stats import FloatArray, IntArray
 from simulations.decision_log import DecisionLog, read_log
 from simulations.estimators import (
     DEFAULT_RESAMPLES,
@@ -122,12 +114,12 @@ def thompson_walk(
     row_of = np.empty(len(day), dtype=np.int64)
     accepted: list[IntArray] = []
     no_pending = np.zeros((segments, arms, 1))
+    # logged outcomes are final: nothing is pending, so any delay model gives the same
+    learning = Learning(windows=(1, 1, 1), delays="naive")
+    facts = Arms(tuple(channels), np.zeros(arms), np.ones((arms, len(OUTCOMES)), bool))
     for start, end in zip(starts, ends, strict=True):
         stats = ArmStats(successes, trials, no_pending, trials)
-        prior = pooled_prior(successes, np.repeat(trials[:, :, None], 3, axis=2), channels)
-        # logged outcomes are final: nothing is pending, so any delay model gives the same
-        post = posterior(stats, prior, DelayModel.naive(windows=(1, 1, 1)))
-        state = PolicyState(post, Objective(), trials)
+        state = build(Counts(stats, np.zeros(1)), facts, learning, Objective()).state
         seg = log.segment[start:end]
         today = np.unique(seg)
         decision = decide_batch(

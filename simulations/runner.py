@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bandit.outcomes import PAY
 from simulations.agents import POLICY_NAMES, Agent, policy_spec
-from simulations.environment import PAY, Environment, Outcome
+from simulations.environment import Environment, Outcome
 from simulations.results import DAILY_FIELDS, PolicyRun, SimulationResult
 from simulations.scenario import Scenario, load_scenario
 

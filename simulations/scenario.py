@@ -25,18 +25,10 @@ from pydantic import (
 )
 
 from bandit import Objective
+from bandit.channels import Channel
+from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
+from simulations.generate import GeneratorSpec, expand
 
-CHANNELS: tuple[str, ...] = ("email", "sms", "letter", "push", "voice")
-Channel = Literal["email", "sms", "letter", "push", "voice"]
-# Outcomes each channel can report (open, click, pay): SMS opens and letter opens/clicks are
-# not tracked; a voice "open" is an answered call.
-TRACKED: Mapping[str, tuple[bool, bool, bool]] = {
-    "email": (True, True, True),
-    "sms": (False, True, True),
-    "letter": (False, False, True),
-    "push": (True, True, True),
-    "voice": (True, False, True),
-}
 DEFAULT = "default"
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -193,8 +185,8 @@ def _cross_checks(sc: Scenario) -> list[str]:
         if arm.key in arm_keys:
             problems.append(f"arms[{i}]: arm {arm.key!r} appears twice")
         arm_keys.add(arm.key)
-        tracked = TRACKED[arm.channel]
-        for o, field in enumerate(("open", "click", "pay", "amount")):
+        tracked = TRACKED_OUTCOMES[arm.channel]
+        for o, field in enumerate((*OUTCOMES, "amount")):
             rates: dict[str, float] = getattr(arm, field)
             for key in rates:
                 if key != DEFAULT and key not in known:
@@ -258,8 +250,6 @@ def _problems(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> lis
 
 def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """A Scenario from parsed TOML; ``[generator]`` is expanded first."""
-    from simulations.generate import GeneratorSpec, expand
-
     payload = dict(data)
     if "generator" in payload:
         if "segments" in payload or "arms" in payload:

@@ -33,7 +33,6 @@ PENDING = {
     "api/service/allocations.py": {"day"},
     "api/service/evidence.py": {"day"},
     "api/service/preparation.py": {"naive"},
-    "simulations/scenario.py": {"channels"},
     "simulations/generate.py": {"channels"},
     "simulations/decision_log.py": {"day"},
 }
@@ -171,3 +170,15 @@ def test_naive_times_are_made_aware_in_two_places() -> None:
         "api/schemas/common.py": 1,
         "templates_store/models.py": 2,
     }
+
+
+def test_pending_modules_still_need_it() -> None:
+    """An entry of PENDING whose module no longer does what it is excused for goes."""
+    checks = {"channels": lists_every_channel, "day": seconds_in_a_day, "naive": makes_aware}
+    stale = [
+        f"{module}: {what}"
+        for module, whats in PENDING.items()
+        for what in sorted(whats)
+        if not any(checks[what](node) for node in ast.walk(tree(ROOT / module)))
+    ]
+    assert stale == []

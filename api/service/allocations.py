@@ -24,12 +24,23 @@ from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared
 from bandit.decide import BatchDecision, DecisionConfig, Settled, decide_batch, draw_one
-from bandit.policies import UCB1, EpsilonGreedy, Policy, Thompson, Uniform, group_debtors
+from bandit.policies import (
+    UCB1,
+    Champion,
+    EpsilonGreedy,
+    Policy,
+    Thompson,
+    Uniform,
+    group_debtors,
+)
 from templates_store.catalog import ArmInfo
 from templates_store.models import Snapshot
 
 
-def policy_for(cfg: CampaignConfig) -> Policy:
+def policy_for(cfg: CampaignConfig, arms: Sequence[ArmInfo] = ()) -> Policy:
+    """The campaign's policy over ``arms`` (the champion policy needs them to know its arms;
+    without them it is uniform, which ``decision_config``'s control share of 1 overrides
+    wherever a champion arm is eligible, so the allocation is the same)."""
     name = cfg.settings.policy
     if name == "uniform":
         return Uniform()
@@ -38,23 +49,27 @@ def policy_for(cfg: CampaignConfig) -> Policy:
     if name == "ucb1":
         return UCB1()
     if name == "champion":
-        return Uniform()  # the control share of 1 sends everything to the champion when eligible
+        return Champion(*champion_arms(cfg, arms))
     return Thompson()
 
 
-def decision_config(cfg: CampaignConfig, arms: Sequence[ArmInfo]) -> DecisionConfig:
+def champion_arms(cfg: CampaignConfig, arms: Sequence[ArmInfo]) -> tuple[int, ...]:
+    """The arms of the control template, in catalog order (none without a control)."""
     control = cfg.settings.control
-    champions = tuple(
-        j for j, a in enumerate(arms) if control is not None and a.template == control.template
-    )
+    if control is None:
+        return ()
+    return tuple(j for j, a in enumerate(arms) if a.template == control.template)
+
+
+def decision_config(cfg: CampaignConfig, arms: Sequence[ArmInfo]) -> DecisionConfig:
+    champions = champion_arms(cfg, arms)
+    if cfg.settings.policy == "champion":
+        return DecisionConfig.for_champion(Champion(*champions))
+    control = cfg.settings.control
     share = control.share if control is not None and champions else 0.0
-    if cfg.settings.policy == "champion" and champions:
-        share = 1.0
     return DecisionConfig(
-        exploration_floor=cfg.settings.exploration_floor
-        if cfg.settings.policy != "champion"
-        else 0.0,
-        burn_in=cfg.settings.burn_in if cfg.settings.policy not in ("uniform", "champion") else 0,
+        exploration_floor=cfg.settings.exploration_floor,
+        burn_in=cfg.settings.burn_in if cfg.settings.policy != "uniform" else 0,
         control_share=share,
         champions=champions if share > 0 else (),
     )
@@ -119,7 +134,9 @@ def run(
     ev = evidence.load(session, p.cfg, p.arms, involved, at, ctx.cache)
     config = decision_config(p.cfg, p.arms)
     with ctx.generator() as rng:
-        out = decide_batch(policy_for(p.cfg), ev.state, seg_rows, p.masks[rows], config, rng)
+        out = decide_batch(
+            policy_for(p.cfg, p.arms), ev.state, seg_rows, p.masks[rows], config, rng
+        )
     return PolicyPass(out, ev, {}, key)
 
 

@@ -1,4 +1,5 @@
-"""From stored statistics to the bandit's arrays: evidence, pooled prior, delays, posterior.
+"""From stored statistics to the bandit's arrays; ``bandit.evidence.build`` makes the delay
+model, pooled prior, posterior and policy state from them (as it does for the simulator).
 
 The cost is bounded by (segments in the request) x (arms) x (longest window), never by the
 number of past decisions. Each arm's pending decisions are weighed with its channel's delay
@@ -16,12 +17,14 @@ from sqlmodel import Session
 
 from api.service.campaigns import CampaignConfig
 from api.service.context import TtlCache
-from bandit.delays import ChannelDelays, estimate_channel_delays
-from bandit.objectives import TRACKED_OUTCOMES
+from bandit import evidence as bandit_evidence
+from bandit.delays import ChannelDelays
+from bandit.evidence import Arms, Counts, DelayCounts, Learning
+from bandit.outcomes import OUTCOMES
 from bandit.policies import PolicyState
-from bandit.posterior import Posterior, posterior
-from bandit.priors import Prior, pooled_prior
-from bandit.stats import OUTCOMES, ArmStats, FloatArray, effective_trials, rescale, scaled_weight
+from bandit.posterior import Posterior
+from bandit.priors import Prior
+from bandit.stats import ArmStats, FloatArray, rescale, scaled_weight
 from templates_store import statistics
 from templates_store.catalog import ArmInfo
 
@@ -67,8 +70,16 @@ class Evidence:
 
 def elapsed_days(clock: Clock, ages: int) -> FloatArray:
     """Days since the decisions of each age bucket were made (made mid-day on average)."""
-    frac = clock.days - clock.today
-    return np.asarray(np.maximum(np.arange(ages) + frac - 0.5, 0.0), dtype=np.float64)
+    return bandit_evidence.elapsed_days(clock.days - clock.today, ages)
+
+
+def learning(cfg: CampaignConfig) -> Learning:
+    """How the campaign learns: its windows and half-life, pooled prior, per-channel delays."""
+    return Learning(windows=tuple(cfg.windows[o] for o in OUTCOMES), half_life=cfg.half_life)
+
+
+def arm_facts(arms: list[ArmInfo]) -> Arms:
+    return Arms.of([a.channel for a in arms], [a.cost for a in arms])
 
 
 def _arrays(
@@ -109,10 +120,38 @@ def _arrays(
     )
 
 
-def delay_model(session: Session, cfg: CampaignConfig, clock: Clock) -> ChannelDelays:
-    """The campaign's delay model per channel, from its delay histogram and decisions by age."""
-    windows = tuple(cfg.windows[o] for o in OUTCOMES)
-    ages = max(windows)
+def segment_stats(
+    session: Session, cfg: CampaignConfig, arms: list[ArmInfo], segment_ids: list[int], clock: Clock
+) -> ArmStats:
+    """The statistics of the given segments (rows in that order), read at the clock, in one
+    statement."""
+    rows, days = statistics.segment_evidence(
+        session,
+        campaign_id=cfg.id,
+        segment_ids=segment_ids,
+        since_day=clock.today - cfg.longest_window + 1,
+    )
+    segment_index = {sid: i for i, sid in enumerate(segment_ids)}
+    arm_index = {a.arm_id: j for j, a in enumerate(arms)}
+    return _arrays(rows, days, segment_index, arm_index, clock, cfg)
+
+
+def campaign_stats(
+    session: Session, cfg: CampaignConfig, arms: list[ArmInfo], clock: Clock
+) -> ArmStats:
+    """The statistics of every segment of the campaign (the pooled prior's evidence)."""
+    rows = statistics.stat_rows(session, campaign_id=cfg.id)
+    segment_index = {sid: i for i, sid in enumerate(sorted({r.segment_id for r in rows}))}
+    arm_index = {a.arm_id: j for j, a in enumerate(arms)}
+    days = statistics.day_rows(
+        session, campaign_id=cfg.id, since_day=clock.today - cfg.longest_window + 1
+    )
+    return _arrays(rows, days, segment_index, arm_index, clock, cfg)
+
+
+def delay_counts(session: Session, cfg: CampaignConfig, clock: Clock) -> DelayCounts:
+    """The campaign's delay histogram and decisions by age, per channel."""
+    ages = cfg.longest_window
     sends = statistics.channel_sends(session, campaign_id=cfg.id)
     rows = statistics.delay_rows(session, campaign_id=cfg.id)
     channels = sorted(set(sends) | {channel for channel, *_ in rows})
@@ -121,13 +160,14 @@ def delay_model(session: Session, cfg: CampaignConfig, clock: Clock) -> ChannelD
     )
     by_age = _sends_by_age(days, channels, clock.today, ages)
     closed = np.maximum(np.array([sends.get(c, 0) for c in channels]) - by_age.sum(axis=1), 0.0)
-    return estimate_channel_delays(
-        _delay_histogram(rows, channels, ages),
-        elapsed_days(clock, ages),
-        by_age,
-        closed,
-        channels,
-        windows=windows,
+    return DelayCounts(tuple(channels), _delay_histogram(rows, channels, ages), by_age, closed)
+
+
+def delay_model(session: Session, cfg: CampaignConfig, clock: Clock) -> ChannelDelays:
+    """The campaign's delay model per channel, from its delay histogram and decisions by age."""
+    counts = delay_counts(session, cfg, clock)
+    return bandit_evidence.delay_model(
+        counts, elapsed_days(clock, cfg.longest_window), learning(cfg)
     )
 
 
@@ -163,16 +203,15 @@ def campaign_prior(
     delays: ChannelDelays,
 ) -> Prior:
     """Empirical-Bayes prior pooled over every segment of the campaign."""
-    rows = statistics.stat_rows(session, campaign_id=cfg.id)
-    segment_index = {sid: i for i, sid in enumerate(sorted({r.segment_id for r in rows}))}
-    arm_index = {a.arm_id: j for j, a in enumerate(arms)}
-    days = statistics.day_rows(
-        session, campaign_id=cfg.id, since_day=clock.today - cfg.longest_window + 1
-    )
-    stats = _arrays(rows, days, segment_index, arm_index, clock, cfg)
+    how = learning(cfg)
     channels = [a.channel for a in arms]
-    arrived = delays.arrived(elapsed_days(clock, cfg.longest_window), channels)
-    return pooled_prior(stats.successes, effective_trials(stats, arrived), channels)
+    return bandit_evidence.campaign_prior(
+        campaign_stats(session, cfg, arms, clock),
+        bandit_evidence.arm_delays(delays, channels, how),
+        channels,
+        how,
+        elapsed_days(clock, cfg.longest_window),
+    )
 
 
 def load(
@@ -193,39 +232,27 @@ def load(
         ("prior", cfg.id, arm_ids, clock.today),
         lambda: campaign_prior(session, cfg, arms, clock, delays),
     )
-    segment_index = {sid: i for i, sid in enumerate(segment_ids)}
-    arm_index = {aid: j for j, aid in enumerate(arm_ids)}
-    rows, days = statistics.segment_evidence(
-        session,
-        campaign_id=cfg.id,
-        segment_ids=segment_ids,
-        since_day=clock.today - cfg.longest_window + 1,
-    )
-    stats = _arrays(rows, days, segment_index, arm_index, clock, cfg)
-    post = posterior(
-        stats,
-        prior,
-        delays.for_arms([a.channel for a in arms]),
-        elapsed=elapsed_days(clock, cfg.longest_window),
-        half_life_days=cfg.half_life,
-        cost=np.array([a.cost for a in arms]),
-        tracked=np.array([TRACKED_OUTCOMES.get(a.channel, (True, True, True)) for a in arms]),
-    )
-    state = PolicyState(post, cfg.objective, stats.sends)
-    elapsed = elapsed_days(clock, cfg.longest_window)
-    return Evidence(arms, segment_ids, stats, post, state, delays, prior, elapsed)
+    stats = segment_stats(session, cfg, arms, segment_ids, clock)
+    counts = Counts(stats, elapsed_days(clock, cfg.longest_window))
+    return _evidence(cfg, arms, segment_ids, counts, delays, prior)
 
 
 def rebuild(cfg: CampaignConfig, arms: list[ArmInfo], stats: ArmStats, like: Evidence) -> Evidence:
     """Evidence for other statistics (e.g. the campaign-wide pool) with the same prior and delays."""
-    post = posterior(
-        stats,
-        like.prior,
-        like.delays.for_arms([a.channel for a in arms]),
-        elapsed=like.elapsed,
-        half_life_days=cfg.half_life,
-        cost=like.posterior.cost,
-        tracked=like.posterior.tracked,
+    return _evidence(cfg, arms, [], Counts(stats, like.elapsed), like.delays, like.prior)
+
+
+def _evidence(
+    cfg: CampaignConfig,
+    arms: list[ArmInfo],
+    segment_ids: list[int],
+    counts: Counts,
+    delays: ChannelDelays,
+    prior: Prior,
+) -> Evidence:
+    built = bandit_evidence.build(
+        counts, arm_facts(arms), learning(cfg), cfg.objective, delays=delays, prior=prior
     )
-    state = PolicyState(post, cfg.objective, stats.sends)
-    return Evidence(arms, [], stats, post, state, like.delays, like.prior, like.elapsed)
+    return Evidence(
+        arms, segment_ids, built.stats, built.posterior, built.state, delays, prior, counts.elapsed
+    )

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bandit.decide import DecisionConfig, decide_batch
 from bandit.objectives import Objective
 from bandit.policies import (
     UCB1,
@@ -84,6 +85,33 @@ def test_uniform_spreads_over_the_eligible_arms() -> None:
 def test_champion_and_its_fallback_when_ineligible(arm: int, expected: list[list[float]]) -> None:
     state = state_with_means([[0.05, 0.01, 0.01, 0.01]])
     np.testing.assert_allclose(Champion(arm).allocate(state, groups_of(MASKS), RNG), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    masks=st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=1, max_size=30),
+    arms=st.lists(st.integers(0, 3), max_size=3, unique=True),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_champion_decisions_are_the_control_group_at_a_share_of_one(
+    masks: list[list[bool]], arms: list[int], seed: int
+) -> None:
+    """A debtor with an eligible champion arm gets the first of them, as a control decision;
+    one without gets a uniform draw, never a control decision; the same for one debtor."""
+    policy = Champion(*arms)
+    mask = np.array(masks, dtype=bool)
+    state = state_with_means([[0.05, 0.01, 0.02, 0.03]])
+    config = DecisionConfig.for_champion(policy)
+    segments = np.zeros(len(mask), dtype=np.int64)
+    out = decide_batch(policy, state, segments, mask, config, np.random.default_rng(seed))
+    first = [next((a for a in arms if row[a]), -1) for row in mask]
+    for row, arm, champion, control in zip(mask, out.arm, first, out.control, strict=True):
+        if champion >= 0:
+            assert (arm, control) == (champion, True)
+        else:
+            assert not control and (arm == -1 if not row.any() else row[arm])
+    one = decide_batch(policy, state, segments[:1], mask[:1], config, np.random.default_rng(seed))
+    assert (one.arm[0], one.control[0]) == (out.arm[0], out.control[0])
 
 
 # --- Epsilon-greedy ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulations.environment import CLICK, OPEN, PAY, Environment, delay_pmf
+from bandit.outcomes import CLICK, OPEN, PAY
+from simulations.environment import Environment, delay_pmf
 from simulations.scenario import load_scenario
 
 
