@@ -45,6 +45,7 @@ CHUNK_ROWS = 48
 
 POLICY_NAMES: tuple[str, ...] = (
     "thompson",
+    "thompson-flat",
     "thompson-naive",
     "thompson-pooled-delays",
     "thompson-unpooled",
@@ -80,6 +81,7 @@ def policy_spec(name: str, env: Environment) -> PolicySpec:
     champion = Champion(env.scenario.champion_index)
     specs = {
         "thompson": PolicySpec(name, Thompson(), pooled=pooled),
+        "thompson-flat": PolicySpec(name, Thompson(), pooled=pooled),  # history-free segments
         "thompson-naive": PolicySpec(name, Thompson(), delays="naive", pooled=False),
         "thompson-pooled-delays": PolicySpec(name, Thompson(), delays="pooled", pooled=pooled),
         "thompson-unpooled": PolicySpec(name, Thompson(), pooled=False),
