@@ -76,7 +76,8 @@ def policy_spec(name: str, env: Environment) -> PolicySpec:
     """The named policy; ``thompson-naive`` counts pending as failures and does not pool,
     ``thompson-pooled-delays`` corrects delays with one model for all channels (the model
     before per-channel delays), ``thompson-unpooled`` corrects delays but does not pool (the
-    cold-start comparison)."""
+    cold-start comparison), ``thompson-flat`` is ``thompson`` whose segments leave out the
+    campaign's history attributes (the ``[population]`` runner gives it no history cells)."""
     pooled = env.scenario.campaign.pooled_prior
     champion = Champion(env.scenario.champion_index)
     specs = {

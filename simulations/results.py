@@ -39,6 +39,14 @@ def _round(x: float) -> float:
     return float(f"{float(x):.12g}")
 
 
+POPULATION_SUMMARY: tuple[str, ...] = (
+    "recovery_rate",
+    "contacts_per_payer",
+    "opt_outs",
+    "cost_per_recovered",
+)
+
+
 def population_figures(totals: dict[str, FloatArray], cost: FloatArray) -> dict[str, Any]:
     """recovery_rate, contacts_per_payer, opt_outs and cost_per_recovered with their bands."""
     recovered = totals["recovered"]

@@ -10,6 +10,7 @@ import pytest
 from simulations import simulate
 from simulations.environment import Environment
 from simulations.population import Contact, run_population
+from simulations.report import simulation_html
 from simulations.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 
 SEQUENCE = load_scenario("sequence")
@@ -144,3 +145,17 @@ def test_oracle_has_no_regret_and_thompson_recovers_at_least_as_much_as_uniform(
     thompson, uniform = result["thompson"], result["uniform"]
     assert thompson["recovery_rate"]["mean"] >= uniform["recovery_rate"]["mean"]
     assert thompson["regret"]["mean"] < uniform["regret"]["mean"]
+
+
+def test_the_report_shows_the_recovery_curve_and_population_figures() -> None:
+    result = simulate(SMALL, "thompson,uniform", reps=2, seed=5)
+    curve = result.runs["thompson"].recovery_curve
+    assert curve is not None and curve.shape == (2, SMALL.days)
+    assert (np.diff(curve, axis=1) >= -0.2).all() and (curve <= 1.0).all()
+    page = simulation_html(result)
+    assert "Recovery curve" in page and "recovery_rate" in page
+    baseline = simulate(
+        load_scenario("baseline").with_overrides(days=5, daily_volume=200), "uniform", reps=1
+    )
+    assert "Recovery curve" not in simulation_html(baseline)
+    assert "recovery_rate" not in baseline.summary()["policies"]["uniform"]
