@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bandit.channels import ALL_CHANNELS
 from bandit.outcomes import CLICK, OPEN, OUTCOMES, PAY
 from bandit.sequence import OUTCOME_LEVELS, condition_mask
 from bandit.stats import BoolArray, FloatArray, IntArray
@@ -99,6 +100,23 @@ class World:
             dict(part.split("=", 1) for part in key.split("|") if "=" in part)
             for key in sc.segment_keys
         ]
+
+    def cap_mask(self, day: int, sent_day: IntArray, sent_channel: IntArray) -> BoolArray:
+        """(n, K) arms whose channel's caps allow a send today, from each debtor's contact
+        days and channels (n, T): a contact d days ago counts in a window of more than d days."""
+        caps = self.env.scenario.campaign.caps
+        recent = (sent_day <= day) & (
+            day - sent_day < np.array([[c.days] for c in caps])[:, :, None]
+        )
+        allowed = np.ones((len(sent_day), len(self.arm_channel)), dtype=bool)
+        for i, cap in enumerate(caps):
+            if cap.channel == ALL_CHANNELS:
+                allowed &= (recent[i].sum(axis=1) < cap.max)[:, None]
+            elif cap.channel in self.channel_names:
+                c = self.channel_names.index(cap.channel)
+                full = (recent[i] & (sent_channel == c)).sum(axis=1) >= cap.max
+                allowed &= ~(full[:, None] & (self.arm_channel == c)[None])
+        return allowed
 
     def rates(self, segment: IntArray, touch: IntArray, level: IntArray) -> FloatArray:
         """True open/click/pay rates per debtor and arm; (n, K, O)."""
@@ -192,6 +210,8 @@ def run_population(
     click_day = open_day.copy()
     pay_day = open_day.copy()
     opted = np.zeros((reps, n, len(world.channel_names)), dtype=bool)
+    sent_day = np.full((reps, n, pop.max_touches), NEVER, dtype=np.int64)  # for caps
+    sent_channel = np.full((reps, n, pop.max_touches), -1, dtype=np.int64)
 
     spec = policy_spec(name, view)
     agent = Agent(spec, view, reps, np.random.default_rng([seed, zlib.crc32(name.encode())]))
@@ -212,6 +232,8 @@ def run_population(
         mask &= world.condition_masks(seg, touch, level, since, channel)
         if campaign.max_touches is not None:
             mask &= (touch <= campaign.max_touches)[:, None]
+        if campaign.caps:
+            mask &= world.cap_mask(day, sent_day[r, d], sent_channel[r, d])
         if campaign.min_days_between is not None:
             mask &= (first | (since >= campaign.min_days_between))[:, None]
         reachable = mask.any(axis=1)
@@ -234,6 +256,7 @@ def run_population(
         agent.update(day, got.outcome)
         if log is not None:
             log.append((day, r, d, touch, arm))
+        sent_day[r, d, touch - 1], sent_channel[r, d, touch - 1] = day, world.arm_channel[arm]
         contacts[r, d] += 1
         last_day[r, d], last_arm[r, d] = day, arm
         next_due[r, d] = day + pop.cadence_days

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bandit import Objective
+from bandit.caps import Cap
 from bandit.channels import Channel
 from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
 from bandit.sequence import condition_problems
@@ -76,6 +77,20 @@ class WindowsSpec(_Model):
         return (self.open, self.click, self.pay)
 
 
+class CapSpec(_Model):
+    """A frequency cap as in the API (``bandit.caps.Cap``): at most ``max`` contacts in any
+    ``days`` days on ``channel`` ("*": all channels)."""
+
+    channel: str
+    max: Annotated[int, Field(ge=0)]
+    days: Positive
+
+    @model_validator(mode="after")
+    def _is_a_cap(self) -> CapSpec:
+        Cap(self.channel, self.max, self.days)  # raises ValueError with a readable message
+        return self
+
+
 class CampaignSpec(_Model):
     """The campaign options the learning policies run with (as in ``POST /v1/campaigns``)."""
 
@@ -94,6 +109,7 @@ class CampaignSpec(_Model):
     )
     min_days_between: Annotated[float, Field(ge=0.0)] | None = None
     max_touches: Annotated[int, Field(ge=1)] | None = None
+    caps: list[CapSpec] = Field(default_factory=list)
 
     @field_validator("buckets")
     @classmethod
@@ -289,7 +305,7 @@ def _population_checks(sc: Scenario) -> list[str]:
             else ["daily_volume: give daily_volume or [population]"]
         )
         campaign = sc.campaign
-        for field in ("segment_by", "buckets", "min_days_between", "max_touches"):
+        for field in ("segment_by", "buckets", "min_days_between", "max_touches", "caps"):
             if getattr(campaign, field):
                 problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
         for i, arm in enumerate(sc.arms):

@@ -159,3 +159,27 @@ def test_the_report_shows_the_recovery_curve_and_population_figures() -> None:
     )
     assert "Recovery curve" not in simulation_html(baseline)
     assert "recovery_rate" not in baseline.summary()["policies"]["uniform"]
+
+
+def test_campaign_caps_hold_for_every_contact() -> None:
+    campaign = {**data()["campaign"], "caps": [{"channel": "*", "max": 2, "days": 7}]}
+    sc = validate_scenario(data(campaign=campaign))
+    log = contacts(sc, "uniform")
+    day = np.concatenate([np.full(len(r), t) for t, r, *_ in log])
+    rep, debtor = (np.concatenate([c[i] for c in log]) for i in (1, 2))
+    key = rep * 10**6 + debtor
+    order = np.lexsort((day, key))
+    key, day = key[order], day[order]
+    # with contacts 3 days apart, a third contact inside 7 days would be 6 days after the first
+    third = (key[2:] == key[:-2]) & (day[2:] - day[:-2] < 7)
+    assert not third.any()
+    uncapped = contacts(SMALL, "uniform")
+    d0 = np.concatenate([np.full(len(r), t) for t, r, *_ in uncapped])
+    k0 = np.concatenate([c[1] * 10**6 + c[2] for c in uncapped])
+    o = np.lexsort((d0, k0))
+    assert ((k0[o][2:] == k0[o][:-2]) & (d0[o][2:] - d0[o][:-2] < 7)).any()  # the cap bites
+
+
+def test_a_bad_cap_fails_with_its_location() -> None:
+    campaign = {**data()["campaign"], "caps": [{"channel": "fax", "max": 2, "days": 7}]}
+    assert "campaign.caps[0]: cap channel must be one of" in problems(data(campaign=campaign))
