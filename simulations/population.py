@@ -76,6 +76,15 @@ def _objective_value(env: Environment, rates: FloatArray, amount: FloatArray) ->
     return np.asarray((rates * weights[None]).sum(axis=2), dtype=np.float64)
 
 
+def touch_multiplier(factors: dict[str, float], touch: int) -> float:
+    """``touch_factor`` for one touch: its own key, else the largest 'N+' with N <= touch,
+    else 1."""
+    if str(touch) in factors:
+        return factors[str(touch)]
+    plus = [int(k[:-1]) for k in factors if k.endswith("+") and int(k[:-1]) <= touch]
+    return factors[f"{max(plus)}+"] if plus else 1.0
+
+
 class World:
     """The factors of a population scenario as arrays: ``touch`` (K, T + 1) by touch,
     ``after`` (K, 3) by the previous contact's outcome level, ``opt_out`` (S, K)."""
@@ -85,7 +94,9 @@ class World:
         assert sc.population is not None
         self.env, self.pop = env, sc.population
         t = self.pop.max_touches
-        self.touch = np.array([[a.touch_multiplier(i) for i in range(t + 1)] for a in sc.arms])
+        self.touch = np.array(
+            [[touch_multiplier(a.touch_factor, i) for i in range(t + 1)] for a in sc.arms]
+        )
         self.after = np.array(
             [[1.0, a.after.get("opened", 1.0), a.after.get("clicked", 1.0)] for a in sc.arms]
         )

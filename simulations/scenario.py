@@ -9,7 +9,6 @@ segment key``.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -102,7 +101,6 @@ class CampaignSpec(_Model):
     control_share: Share = 0.0
     champion: str | None = None  # arm key "template:channel"; default the first arm
     windows_days: WindowsSpec = Field(default_factory=WindowsSpec)
-    # Version 2 (with [population] only): history attributes in the learning segments, cadence.
     segment_by: list[Literal["touch", "last_outcome"]] = Field(default_factory=list)
     buckets: dict[Literal["touch"], Annotated[list[int], Field(min_length=1)]] = Field(
         default_factory=dict
@@ -157,7 +155,8 @@ class ArmSpec(_Model):
     @classmethod
     def _touch_keys(cls, value: dict[str, float]) -> dict[str, float]:
         for key in value:
-            if not re.fullmatch(r"[1-9][0-9]*\+?", key):
+            number = key.removesuffix("+")
+            if not number.isdigit() or int(number) < 1:
                 raise ValueError(f"{key!r} is not a touch: use '1', '2', ... or '3+' (touch >= 3)")
         return value
 
@@ -169,14 +168,6 @@ class ArmSpec(_Model):
             if problems:
                 raise ValueError("\n".join(f"{field}: {problem}" for field, problem in problems))
         return value
-
-    def touch_multiplier(self, touch: int) -> float:
-        """``touch_factor`` for one touch: its own key, else the largest 'N+' with N <= touch,
-        else 1."""
-        if str(touch) in self.touch_factor:
-            return self.touch_factor[str(touch)]
-        plus = [int(k[:-1]) for k in self.touch_factor if k.endswith("+") and int(k[:-1]) <= touch]
-        return self.touch_factor[f"{max(plus)}+"] if plus else 1.0
 
     @property
     def key(self) -> str:
@@ -299,14 +290,9 @@ def _cross_checks(sc: Scenario) -> list[str]:
 def _population_checks(sc: Scenario) -> list[str]:
     """[population] replaces daily_volume; the version 2 fields need it."""
     if sc.population is None:
-        problems = (
-            []
-            if sc.daily_volume is not None
-            else ["daily_volume: give daily_volume or [population]"]
-        )
-        campaign = sc.campaign
+        problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
         for field in ("segment_by", "buckets", "min_days_between", "max_touches", "caps"):
-            if getattr(campaign, field):
+            if getattr(sc.campaign, field) not in (None, [], {}):
                 problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
         for i, arm in enumerate(sc.arms):
             for field in ("opt_out", "touch_factor", "after", "when"):

@@ -9,7 +9,7 @@ import pytest
 
 from simulations import simulate
 from simulations.environment import Environment
-from simulations.population import Contact, run_population
+from simulations.population import Contact, run_population, touch_multiplier
 from simulations.report import simulation_html
 from simulations.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 
@@ -183,3 +183,9 @@ def test_campaign_caps_hold_for_every_contact() -> None:
 def test_a_bad_cap_fails_with_its_location() -> None:
     campaign = {**data()["campaign"], "caps": [{"channel": "fax", "max": 2, "days": 7}]}
     assert "campaign.caps[0]: cap channel must be one of" in problems(data(campaign=campaign))
+
+
+def test_touch_factor_reads_exact_touches_then_the_largest_open_range() -> None:
+    factors = {"1": 0.5, "3+": 2.0, "5+": 3.0}
+    got = [touch_multiplier(factors, t) for t in range(1, 7)]
+    assert got == [0.5, 1.0, 2.0, 2.0, 3.0, 3.0]
