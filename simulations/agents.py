@@ -45,6 +45,7 @@ CHUNK_ROWS = 48
 
 POLICY_NAMES: tuple[str, ...] = (
     "thompson",
+    "thompson-flat",
     "thompson-naive",
     "thompson-pooled-delays",
     "thompson-unpooled",
@@ -75,11 +76,13 @@ def policy_spec(name: str, env: Environment) -> PolicySpec:
     """The named policy; ``thompson-naive`` counts pending as failures and does not pool,
     ``thompson-pooled-delays`` corrects delays with one model for all channels (the model
     before per-channel delays), ``thompson-unpooled`` corrects delays but does not pool (the
-    cold-start comparison)."""
+    cold-start comparison), ``thompson-flat`` is ``thompson`` whose segments leave out the
+    campaign's history attributes (the ``[population]`` runner gives it no history cells)."""
     pooled = env.scenario.campaign.pooled_prior
     champion = Champion(env.scenario.champion_index)
     specs = {
         "thompson": PolicySpec(name, Thompson(), pooled=pooled),
+        "thompson-flat": PolicySpec(name, Thompson(), pooled=pooled),  # history-free segments
         "thompson-naive": PolicySpec(name, Thompson(), delays="naive", pooled=False),
         "thompson-pooled-delays": PolicySpec(name, Thompson(), delays="pooled", pooled=pooled),
         "thompson-unpooled": PolicySpec(name, Thompson(), pooled=False),

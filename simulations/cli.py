@@ -74,16 +74,26 @@ def simulate(
     write_report(result, out)
     result.write_json(json_out)
     table = Table(title=f"{result.scenario}: {result.reps} reps x {result.days} days")
-    for column in ("policy", "regret", "pays", "net", "final best-arm share"):
+    population = sc.population is not None
+    headers = ["policy", "regret", "pays", "net", "final best-arm share"]
+    headers += ["recovery rate", "contacts/payer", "opt-outs"] if population else []
+    for column in headers:
         table.add_column(column, justify="left" if column == "policy" else "right")
     for name, p in result.summary()["policies"].items():
-        table.add_row(
+        cells = [
             name,
             f"{p['regret']['mean']:,.1f}",
             f"{p['pays']['mean']:,.0f}",
             f"{p['net']['mean']:,.0f}",
             f"{p['final_best_arm_share']['mean']:.1%}",
-        )
+        ]
+        if population:
+            cells += [
+                f"{p['recovery_rate']['mean']:.1%}",
+                f"{p['contacts_per_payer']['mean']:,.1f}",
+                f"{p['opt_outs']['mean']:,.1f}",
+            ]
+        table.add_row(*cells)
     Console().print(table)
     Console().print(f"report: {out}\nsummary: {json_out}", highlight=False)
 

@@ -184,7 +184,9 @@ class Environment:
         share = np.array([s.share for s in self.scenario.segments])
         cells = share[:, None] * self.pattern_prob  # (S, P); the rest is unreachable
         probs = np.append(cells.ravel(), max(1.0 - cells.sum(), 0.0))
-        counts = rng.multinomial(self.scenario.daily_volume, probs / probs.sum(), size=reps)
+        volume = self.scenario.daily_volume
+        assert volume is not None, "a scenario with [population] runs in simulations.population"
+        counts = rng.multinomial(volume, probs / probs.sum(), size=reps)
         grid = counts[:, :-1].reshape(reps, segments, -1)
         rep, seg, pattern = np.nonzero(grid)
         return Debtors(

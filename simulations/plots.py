@@ -27,14 +27,16 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def cumulative_regret(result: SimulationResult) -> go.Figure:
-    """Cumulative expected regret per policy over days: mean and 2.5-97.5% band over reps."""
-    fig = go.Figure()
-    for i, (name, run) in enumerate(result.runs.items()):
+def _banded(fig: go.Figure, result: SimulationResult, curves: dict[str, FloatArray]) -> None:
+    """One line per policy, the mean over repetitions, inside its 2.5-97.5% band; curves
+    (R, D) per policy name."""
+    for i, name in enumerate(result.runs):
+        if name not in curves:
+            continue
         colour = PALETTE[i % len(PALETTE)]
-        cumulative = run.cumulative("regret")
-        days = np.arange(1, cumulative.shape[1] + 1)
-        low, high = np.percentile(cumulative, [2.5, 97.5], axis=0)
+        values = curves[name]
+        days = np.arange(1, values.shape[1] + 1)
+        low, high = np.percentile(values, [2.5, 97.5], axis=0)
         fig.add_trace(
             go.Scatter(
                 x=np.r_[days, days[::-1]],
@@ -49,19 +51,38 @@ def cumulative_regret(result: SimulationResult) -> go.Figure:
         )
         fig.add_trace(
             go.Scatter(
-                x=days,
-                y=cumulative.mean(axis=0),
-                name=name,
-                legendgroup=name,
-                line={"color": colour},
+                x=days, y=values.mean(axis=0), name=name, legendgroup=name, line={"color": colour}
             )
         )
+
+
+def cumulative_regret(result: SimulationResult) -> go.Figure:
+    """Cumulative expected regret per policy over days: mean and 2.5-97.5% band over reps."""
+    fig = go.Figure()
+    _banded(fig, result, {name: run.cumulative("regret") for name, run in result.runs.items()})
     unit = "expected pays lost" if result.objective == "pay" else "objective lost"
     return layout(
         fig,
         "Cumulative regret (mean, 95% band over repetitions)",
         xaxis_title="day",
         yaxis_title=unit,
+    )
+
+
+def recovery_curve(result: SimulationResult) -> go.Figure:
+    """[population] runs: share of each entry cohort paid by days since entry, per policy."""
+    fig = go.Figure()
+    curves = {
+        name: run.recovery_curve
+        for name, run in result.runs.items()
+        if run.recovery_curve is not None
+    }
+    _banded(fig, result, curves)
+    return layout(
+        fig,
+        "Recovery curve: share of entry cohorts paid (mean, 95% band over repetitions)",
+        xaxis_title="days since entry",
+        yaxis_title="share paid",
     )
 
 

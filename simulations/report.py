@@ -12,7 +12,7 @@ from typing import Any
 
 from simulations import charts, plots
 from simulations.replay import ReplayResult
-from simulations.results import SimulationResult
+from simulations.results import POPULATION_SUMMARY, SimulationResult
 
 
 def _number(x: float) -> str:
@@ -29,12 +29,23 @@ def simulation_html(result: SimulationResult) -> str:
     """The simulation report: summary table, cumulative regret, allocation per segment,
     outcomes per policy and final posteriors."""
     summary: dict[str, Any] = result.summary()
-    fields = ("regret", "pays", "amount", "cost", "net", "best_arm_share", "final_best_arm_share")
+    fields: tuple[str, ...] = (
+        "regret",
+        "pays",
+        "amount",
+        "cost",
+        "net",
+        "best_arm_share",
+        "final_best_arm_share",
+    )
+    figures = [plots.cumulative_regret(result), plots.outcomes(result)]
+    if any(r.recovery_curve is not None for r in result.runs.values()):
+        fields += POPULATION_SUMMARY
+        figures.insert(1, plots.recovery_curve(result))
     rows = [
         [html.escape(name), *(_band(p[f]) for f in fields)]
         for name, p in summary["policies"].items()
     ]
-    figures = [plots.cumulative_regret(result), plots.outcomes(result)]
     figures += [plots.allocation(result, name) for name in result.runs]
     if any(r.posterior_mean is not None for r in result.runs.values()):
         figures.append(plots.final_posteriors(result))

@@ -39,6 +39,25 @@ def _round(x: float) -> float:
     return float(f"{float(x):.12g}")
 
 
+POPULATION_SUMMARY: tuple[str, ...] = (
+    "recovery_rate",
+    "contacts_per_payer",
+    "opt_outs",
+    "cost_per_recovered",
+)
+
+
+def population_figures(totals: dict[str, FloatArray], cost: FloatArray) -> dict[str, Any]:
+    """recovery_rate, contacts_per_payer, opt_outs and cost_per_recovered with their bands."""
+    recovered = totals["recovered"]
+    return {
+        "recovery_rate": band(recovered / np.maximum(totals["entered"], 1)),
+        "contacts_per_payer": band(totals["contacts"] / np.maximum(recovered, 1)),
+        "opt_outs": band(totals["opt_outs"]),
+        "cost_per_recovered": band(cost / np.maximum(totals["recovered_amount"], 1e-9)),
+    }
+
+
 @dataclass(frozen=True)
 class PolicyRun:
     """One policy over all repetitions. ``daily`` maps each of ``DAILY_FIELDS`` to (R, D);
@@ -52,6 +71,8 @@ class PolicyRun:
     posterior_mean: FloatArray | None = None
     posterior_low: FloatArray | None = None
     posterior_high: FloatArray | None = None
+    population: dict[str, FloatArray] | None = None  # [population] totals per repetition (R,)
+    recovery_curve: FloatArray | None = None  # (R, D) share of entry cohorts paid by day
 
     def total(self, field: str) -> FloatArray:
         """Per repetition, summed over days; (R,)."""
@@ -103,6 +124,8 @@ class SimulationResult:
                 "best_arm_share": band(run.best_arm_share()),
                 "final_best_arm_share": band(run.best_arm_share(FINAL_SHARE)),
             }
+            if run.population is not None:
+                policies[name].update(population_figures(run.population, cost))
         return {
             "scenario": self.scenario,
             "objective": self.objective,

@@ -16,6 +16,7 @@ import numpy as np
 from bandit.outcomes import PAY
 from simulations.agents import POLICY_NAMES, Agent, policy_spec
 from simulations.environment import Environment, Outcome
+from simulations.population import run_population
 from simulations.results import DAILY_FIELDS, PolicyRun, SimulationResult
 from simulations.scenario import Scenario, load_scenario
 
@@ -50,6 +51,8 @@ def run_policy(
     env: Environment, name: str, reps: int, seed: int, progress: Progress | None = None
 ) -> PolicyRun:
     """Simulate one policy over ``reps`` repetitions and ``days`` daily batches."""
+    if env.scenario.population is not None:
+        return run_population(env, name, reps, seed, progress)
     days = env.scenario.days
     segments, arms = env.shape
     arrivals = np.random.default_rng([seed, 0])

@@ -25,8 +25,10 @@ from pydantic import (
 )
 
 from bandit import Objective
+from bandit.caps import Cap
 from bandit.channels import Channel
 from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
+from bandit.sequence import condition_problems
 from simulations.generate import GeneratorSpec, expand
 
 DEFAULT = "default"
@@ -74,6 +76,20 @@ class WindowsSpec(_Model):
         return (self.open, self.click, self.pay)
 
 
+class CapSpec(_Model):
+    """A frequency cap as in the API (``bandit.caps.Cap``): at most ``max`` contacts in any
+    ``days`` days on ``channel`` ("*": all channels)."""
+
+    channel: str
+    max: Annotated[int, Field(ge=0)]
+    days: Positive
+
+    @model_validator(mode="after")
+    def _is_a_cap(self) -> CapSpec:
+        Cap(self.channel, self.max, self.days)  # raises ValueError with a readable message
+        return self
+
+
 class CampaignSpec(_Model):
     """The campaign options the learning policies run with (as in ``POST /v1/campaigns``)."""
 
@@ -85,6 +101,21 @@ class CampaignSpec(_Model):
     control_share: Share = 0.0
     champion: str | None = None  # arm key "template:channel"; default the first arm
     windows_days: WindowsSpec = Field(default_factory=WindowsSpec)
+    segment_by: list[Literal["touch", "last_outcome"]] = Field(default_factory=list)
+    buckets: dict[Literal["touch"], Annotated[list[int], Field(min_length=1)]] = Field(
+        default_factory=dict
+    )
+    min_days_between: Annotated[float, Field(ge=0.0)] | None = None
+    max_touches: Annotated[int, Field(ge=1)] | None = None
+    caps: list[CapSpec] = Field(default_factory=list)
+
+    @field_validator("buckets")
+    @classmethod
+    def _ascending(cls, value: dict[str, list[int]]) -> dict[str, list[int]]:
+        for name, edges in value.items():
+            if edges != sorted(set(edges)) or edges[0] < 1:
+                raise ValueError(f"{name}: bucket edges must be ascending whole numbers from 1")
+        return value
 
     @field_validator("objective")
     @classmethod
@@ -112,6 +143,31 @@ class ArmSpec(_Model):
     open: dict[str, Rate] = Field(default_factory=dict)  # omitted: not tracked (0)
     click: dict[str, Rate] = Field(default_factory=dict)
     amount: dict[str, Positive] = Field(default_factory=lambda: {DEFAULT: 100.0})
+    # Version 2 (with [population] only): the sequence's effect on this arm.
+    opt_out: dict[str, Rate] = Field(default_factory=dict)  # per segment, like pay
+    touch_factor: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    after: dict[Literal["opened", "clicked"], Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict
+    )
+    when: dict[str, Any] | None = None
+
+    @field_validator("touch_factor")
+    @classmethod
+    def _touch_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        for key in value:
+            number = key.removesuffix("+")
+            if not number.isdigit() or int(number) < 1:
+                raise ValueError(f"{key!r} is not a touch: use '1', '2', ... or '3+' (touch >= 3)")
+        return value
+
+    @field_validator("when")
+    @classmethod
+    def _when_valid(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            problems = condition_problems(value)
+            if problems:
+                raise ValueError("\n".join(f"{field}: {problem}" for field, problem in problems))
+        return value
 
     @property
     def key(self) -> str:
@@ -127,11 +183,21 @@ class DriftSpec(_Model):
     segment: str | None = None
 
 
+class PopulationSpec(_Model):
+    """Debtors stay until they pay: ``new_per_day`` enter, an unpaid debtor is due again
+    ``cadence_days`` after a contact and leaves after ``max_touches`` contacts."""
+
+    new_per_day: Annotated[int, Field(ge=1, le=1_000_000)]
+    cadence_days: Annotated[int, Field(ge=1, le=365)] = 3
+    max_touches: Annotated[int, Field(ge=1, le=50)] = 6
+
+
 class Scenario(_Model):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
     days: Annotated[int, Field(ge=1, le=3650)]
-    daily_volume: Annotated[int, Field(ge=1, le=10_000_000)]
+    daily_volume: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    population: PopulationSpec | None = None
     seed: int = 0
     reps: Annotated[int, Field(ge=1, le=10_000)] = 20
     amount_cv: Positive = 0.5  # coefficient of variation of a paid amount (gamma)
@@ -169,7 +235,7 @@ class Scenario(_Model):
 
 def _cross_checks(sc: Scenario) -> list[str]:
     """Checks that need more than one field: keys exist, shares add up, funnels are ordered."""
-    problems: list[str] = []
+    problems: list[str] = _population_checks(sc)
     keys = sc.segment_keys
     known = set(keys)
     seen: set[str] = set()
@@ -218,6 +284,33 @@ def _cross_checks(sc: Scenario) -> list[str]:
             problems.append(f"drift[{i}].segment: {drift.segment!r} is not a segment key")
         if drift.at_day >= sc.days:
             problems.append(f"drift[{i}].at_day: day {drift.at_day} is past the last day")
+    return problems
+
+
+def _population_checks(sc: Scenario) -> list[str]:
+    """[population] replaces daily_volume; the version 2 fields need it."""
+    if sc.population is None:
+        problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
+        for field in ("segment_by", "buckets", "min_days_between", "max_touches", "caps"):
+            if getattr(sc.campaign, field) not in (None, [], {}):
+                problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
+        for i, arm in enumerate(sc.arms):
+            for field in ("opt_out", "touch_factor", "after", "when"):
+                if getattr(arm, field):
+                    problems.append(f"arms[{i}].{field}: needs [population] (debtors who stay)")
+        return problems
+    problems = []
+    if sc.daily_volume is not None:
+        problems.append("daily_volume: [population] replaces daily_volume; give one of them")
+    if sc.drift:
+        problems.append("drift: not simulated with [population] yet")
+    for name in sc.campaign.buckets:
+        if name not in sc.campaign.segment_by:
+            problems.append(f"campaign.buckets.{name}: {name} is not in segment_by")
+    for i, arm in enumerate(sc.arms):
+        for key in arm.opt_out:
+            if key != DEFAULT and key not in sc.segment_keys:
+                problems.append(f"arms[{i}].opt_out: {key!r} is not a segment key")
     return problems
 
 

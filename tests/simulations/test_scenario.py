@@ -143,7 +143,7 @@ BAD = [
         r"segments\[0\]\.consent\.email: Input should be less than or equal to 1",
     ),
     ("days", 0, r"days: Input should be greater than or equal to 1"),
-    ("daily_volume", DELETE, r"daily_volume: Field required"),
+    ("daily_volume", DELETE, r"daily_volume: give daily_volume or \[population\]"),
     (
         "campaign",
         {"objective": "profit"},
