@@ -9,12 +9,12 @@ due lowering the pay rate. The same seed always gives the same world.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bandit.channels import Channel
+from bandit.channels import CHANNELS, Channel
 from bandit.outcomes import TRACKED_OUTCOMES
 from bandit.priors import TYPICAL_RATES
 
@@ -44,13 +44,9 @@ class GeneratorSpec(BaseModel):
 
     segments: Annotated[int, Field(ge=1, le=5000)]
     templates: Annotated[int, Field(ge=1, le=200)]
-    channels: Annotated[list[Channel], Field(min_length=1)] = [
-        "email",
-        "sms",
-        "letter",
-        "push",
-        "voice",
-    ]
+    channels: Annotated[list[Channel], Field(min_length=1)] = Field(
+        default_factory=lambda: cast(list[Channel], list(CHANNELS))
+    )
     seed: int = 0
     template_spread: Annotated[float, Field(ge=1.0, le=10.0)] = 1.6
     segment_spread: Annotated[float, Field(ge=0.0, le=2.0)] = 0.2

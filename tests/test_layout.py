@@ -29,11 +29,6 @@ MAY_IMPORT = {
 # modules being reworked elsewhere, to switch to bandit.days / bandit.channels /
 # api.schemas.assume_utc when they land. Remove an entry once its module is switched.
 PENDING = {
-    "api/service/decisions.py": {"day"},
-    "api/service/allocations.py": {"day"},
-    "api/service/evidence.py": {"day"},
-    "api/service/preparation.py": {"naive"},
-    "simulations/generate.py": {"channels"},
     "simulations/decision_log.py": {"day"},
 }
 

@@ -23,6 +23,7 @@ from api.service import evidence
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared
+from bandit.days import day_of
 from bandit.decide import BatchDecision, DecisionConfig, Settled, decide_batch, draw_one
 from bandit.policies import (
     UCB1,
@@ -112,7 +113,7 @@ def reuse_key(p: Prepared, rows: np.ndarray, *, batch: bool) -> Hashable | None:
         return None
     i = int(rows[0])
     segment = p.segment_ids[p.segments[i]]
-    day = int(p.times[i].timestamp() // 86_400)
+    day = day_of(p.times[i])
     return (p.cfg.id, p.revision, segment, p.masks[i].tobytes(), day)
 
 

@@ -86,7 +86,7 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     allocation = np.zeros(len(infos))
     if active.any():
         out = decide_batch(
-            policy_for(cfg),
+            policy_for(cfg, infos),
             ev.state,
             np.zeros(1, np.int64),
             active[None, :],

@@ -20,6 +20,7 @@ from api.schemas import DecideIn, DecideOut, Message, Reason
 from api.service import allocations, evidence, messages, sequences, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
+from bandit.days import day_of
 from bandit.decide import BatchDecision
 from bandit.eligibility import Debtor, eligibility
 from bandit.sequence import History
@@ -244,7 +245,7 @@ def _decision(
         audit=_audit(item, p.debtors[i], p.histories[i]),
         snapshot_id=snapshot_id,
         decided_at=at,
-        day=int(at.timestamp() // 86_400),
+        day=day_of(at),
         touch=int(p.histories[i]["touch"] or 1),
         case_id=item.case_id,
     )

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from api.service.campaigns import CampaignConfig
 from api.service.context import TtlCache
 from bandit import evidence as bandit_evidence
+from bandit.days import SECONDS_PER_DAY
 from bandit.delays import ChannelDelays
 from bandit.evidence import Arms, Counts, DelayCounts, Learning
 from bandit.outcomes import OUTCOMES
@@ -28,7 +29,7 @@ from bandit.stats import ArmStats, FloatArray, rescale, scaled_weight
 from templates_store import statistics
 from templates_store.catalog import ArmInfo
 
-DAY = 86_400.0
+DAY = float(SECONDS_PER_DAY)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 from sqlmodel import Session
 
 from api.errors import ApiError
-from api.schemas import DecideIn
+from api.schemas import DecideIn, assume_utc
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.segments import SegmentError, segment_key
@@ -42,15 +42,11 @@ LATEST_FUTURE = timedelta(days=1)
 LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def check_time(item: DecideIn, now: datetime, index: int | None) -> None:
     """A back-filled or future ``at`` must be within 5 years before and 1 day after now."""
     if item.at is None:
         return
-    at = _aware(item.at)
+    at = assume_utc(item.at)
     if at < now - EARLIEST_BACKFILL or at > now + LATEST_FUTURE:
         raise ApiError(
             422,
@@ -62,7 +58,7 @@ def check_time(item: DecideIn, now: datetime, index: int | None) -> None:
 
 def item_time(item: DecideIn, now: datetime) -> datetime:
     """The decision's time: the item's ``at``, else ``now`` (read after the debtor locks)."""
-    return _aware(item.at).astimezone(UTC) if item.at is not None else now
+    return assume_utc(item.at).astimezone(UTC) if item.at is not None else now
 
 
 def _where(index: int | None) -> str:
