@@ -68,3 +68,15 @@ def later_columns(engine: Engine) -> Iterator[None]:
         with engine.begin() as conn:
             for table, column, _ in LATER_COLUMNS:
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database (a migration test migrates it itself, to an old revision first)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    name = f"dunning_migrate_{abs(hash(request.node.nodeid)) % 10**8}_{os.getpid()}"
+    with scratch_postgres(postgres_url, name) as url:
+        yield url

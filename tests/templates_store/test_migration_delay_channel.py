@@ -4,14 +4,10 @@ live path's; downgrading sums the channels back."""
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import text
@@ -21,7 +17,6 @@ from templates_store import events_log, log, prepared, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
 from templates_store.models import UtcDateTime
-from tests.conftest import scratch_postgres
 from tests.templates_store.conftest import later_columns
 from tests.templates_store.test_log_properties import (
     DEBTORS,
@@ -36,17 +31,6 @@ from tests.templates_store.test_log_properties import (
     setup_campaign,
     weight,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database (migrated by the test itself)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    with scratch_postgres(postgres_url, f"dunning_migrate_0005_{os.getpid()}") as url:
-        yield url
 
 
 def planned(seed: int) -> tuple[list[PlannedDecision], list[PlannedEvent]]:

@@ -6,12 +6,8 @@ downgrade removes only such events."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlmodel import Session, col, select
 
@@ -19,7 +15,6 @@ from templates_store import events_log, log, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
 from templates_store.models import Decision, Event
-from tests.conftest import scratch_postgres
 from tests.templates_store.conftest import later_columns
 from tests.templates_store.test_log_properties import (
     START,
@@ -30,17 +25,6 @@ from tests.templates_store.test_log_properties import (
     weight,
 )
 from tests.templates_store.test_migration_delay_channel import planned, record_old_event
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database (migrated by the test itself)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    with scratch_postgres(postgres_url, f"dunning_migrate_0006_{os.getpid()}") as url:
-        yield url
 
 
 def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str) -> None:

@@ -4,19 +4,14 @@ debtor's case, a case closed by a pay before the next decision."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
 from templates_store import log
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
-from tests.conftest import scratch_postgres
 from tests.templates_store.conftest import later_columns
 from tests.templates_store.test_log_properties import (
     START,
@@ -25,16 +20,6 @@ from tests.templates_store.test_log_properties import (
     setup_campaign,
     weight,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    postgres_url: str = request.getfixturevalue("postgres_url")
-    with scratch_postgres(postgres_url, f"dunning_migrate_0007_{os.getpid()}") as url:
-        yield url
 
 
 def test_old_decisions_get_their_touch_in_the_case(database: str) -> None:
