@@ -20,7 +20,6 @@ from templates_store.models import (
     ArmDay,
     ArmStat,
     Decision,
-    OptOut,
     Segment,
     Snapshot,
     Template,
@@ -281,24 +280,6 @@ def debtors_contacted_with(
             query = query.where(col(Decision.decided_at) < before)
         found.update(session.exec(query).all())
     return found
-
-
-_OPTED_OUT = select(OptOut.debtor_id, OptOut.channel).where(
-    OptOut.campaign_id == bindparam("campaign_id"),
-    col(OptOut.debtor_id).in_(bindparam("debtor_ids", expanding=True)),
-)
-
-
-def opted_out(
-    session: Session, *, campaign_id: int, debtor_ids: Sequence[str]
-) -> dict[str, set[str]]:
-    """Channels each debtor has opted out of in this campaign."""
-    out: dict[str, set[str]] = {}
-    for chunk in _chunks(sorted(set(debtor_ids)), 500):
-        params = {"campaign_id": campaign_id, "debtor_ids": list(chunk)}
-        for debtor, channel in prepared.rows(session, _OPTED_OUT, params):
-            out.setdefault(debtor, set()).add(channel)
-    return out
 
 
 def latest_decision(

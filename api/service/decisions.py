@@ -81,13 +81,8 @@ def encode(text: str) -> bytes:
 
 def _no_send(p: Prepared, i: int) -> DecideOut:
     if not p.arms:
-        reasons = [Reason(code="no_templates", detail="the campaign has no templates yet")]
-        return DecideOut(
-            send=False,
-            segment=p.segments[i],
-            reasons=reasons,
-            decided_at=p.times[i],
-            history=p.histories[i],
+        return _refused(
+            p, i, Reason(code="no_templates", detail="the campaign has no templates yet")
         )
     found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
     lacking, next_allowed_at = variables.explain(
@@ -98,14 +93,7 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         for e in (*found.exclusions, *lacking)
     ]
     held, next_allowed_at = sequences.explain(p, i, next_allowed_at)
-    return DecideOut(
-        send=False,
-        segment=p.segments[i],
-        reasons=reasons + held,
-        next_allowed_at=next_allowed_at,
-        decided_at=p.times[i],
-        history=p.histories[i],
-    )
+    return _refused(p, i, *reasons, *held, next_allowed_at=next_allowed_at)
 
 
 def _decide_sendable(
@@ -153,11 +141,15 @@ class _Written:
         self.weights.append(self.clock.day_weight(decision.day, p.cfg))
 
 
-def _refused(p: Prepared, i: int, reason: Reason) -> DecideOut:
+def _refused(
+    p: Prepared, i: int, *reasons: Reason, next_allowed_at: datetime | None = None
+) -> DecideOut:
+    """Item i's no-send answer: its reasons, and when waiting makes a send possible."""
     return DecideOut(
         send=False,
         segment=p.segments[i],
-        reasons=[reason],
+        reasons=list(reasons),
+        next_allowed_at=next_allowed_at,
         decided_at=p.times[i],
         history=p.histories[i],
     )
