@@ -130,6 +130,47 @@ def funnel(arms: Sequence[str], stages: Mapping[str, Sequence[float]], title: st
     return layout(fig, title, barmode="group", yaxis_type="log", yaxis_title="count (log scale)")
 
 
+def lines(
+    x: Sequence[Any],
+    series: Mapping[str, Sequence[float | None]],
+    title: str,
+    x_title: str,
+    y_title: str,
+) -> go.Figure:
+    """One line per series name over ``x`` (gaps where a value is None)."""
+    fig = go.Figure()
+    for i, (name, values) in enumerate(series.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=list(x),
+                y=list(values),
+                name=name,
+                mode="lines+markers",
+                line={"color": PALETTE[i % len(PALETTE)]},
+            )
+        )
+    return layout(fig, title, xaxis_title=x_title, yaxis={"title": y_title, "rangemode": "tozero"})
+
+
+def stacked_bars(
+    x: Sequence[str], names: Sequence[str], shares: np.ndarray, title: str, x_title: str
+) -> go.Figure:
+    """Bars stacked to 1 per x label: ``shares`` (len(x), len(names))."""
+    fig = go.Figure()
+    for j, name in enumerate(names):
+        fig.add_trace(
+            go.Bar(
+                x=list(x),
+                y=np.asarray(shares)[:, j],
+                name=name,
+                marker_color=PALETTE[j % len(PALETTE)],
+            )
+        )
+    return layout(
+        fig, title, barmode="stack", xaxis_title=x_title, yaxis={"range": [0, 1], "title": "share"}
+    )
+
+
 PlotlyJs = Literal["inline", "src"]
 
 

@@ -1,4 +1,5 @@
-"""Read-only aggregates for the dashboard: control vs bandit, sends by day, policy snapshots."""
+"""Read-only aggregates for the dashboard: control vs bandit, sends by day, policy snapshots,
+the recovery of dunning cases and the sends per touch."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import CompoundSelect, Integer, bindparam, case, func, literal, union_all
 from sqlalchemy import select as select_columns
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
+from templates_store import prepared
 from templates_store.models import ArmDay, Decision, Snapshot
 
 
@@ -73,3 +78,92 @@ def snapshots_since(
     )
     rows = [(at, data) for at, data in session.execute(query).all()]
     return rows[::-1]
+
+
+class _DayNumber(FunctionElement[int]):
+    """Whole UTC days since 1970-01-01 of a timestamp (``bandit.days.day_of`` in SQL)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_DayNumber, "sqlite")
+def _day_number_sqlite(element: _DayNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 AS INTEGER)"
+
+
+@compiles(_DayNumber, "postgresql")
+def _day_number_postgresql(element: _DayNumber, compiler: SQLCompiler, **kw: Any) -> str:
+    inner = compiler.process(element.clauses, **kw)
+    return f"CAST(floor(extract(epoch FROM {inner}) / 86400) AS INTEGER)"
+
+
+@dataclass(frozen=True)
+class SequenceFigures:
+    """``cases``: (entry day, days from entry to pay or None, cases, contacts) of the cases
+    (a debtor's contacts from a touch 1 on) that began since the day asked for; ``touches``:
+    (touch, arm_id, sends) of the bandit's sends (control excluded) in those days."""
+
+    cases: list[tuple[int, int | None, int, int]]
+    touches: list[tuple[int, int, int]]
+
+
+def _sequence_statement() -> CompoundSelect[Any]:
+    d = Decision.__table__.c  # type: ignore[attr-defined]
+    recent = (d.campaign_id == bindparam("campaign_id")) & (d.day >= bindparam("since_day"))
+    starts = case((d.touch == 1, 1), else_=0)
+    numbered = (
+        select_columns(
+            d.debtor_id,
+            d.case_id,
+            d.day,
+            d.paid_at,
+            func.sum(starts)
+            .over(partition_by=[d.debtor_id, d.case_id], order_by=[d.decided_at, d.id])
+            .label("case_no"),
+        )
+        .where(recent)
+        .subquery()
+    )
+    n = numbered.c
+    cases = (
+        select_columns(
+            func.min(n.day).label("entry"),
+            func.min(n.paid_at).label("paid_at"),
+            func.count().label("contacts"),
+        )
+        .where(n.case_no > 0)  # 0: a case that began before the window
+        .group_by(n.debtor_id, n.case_id, n.case_no)
+        .subquery()
+    )
+    c = cases.c
+    waited = _DayNumber(c.paid_at) - c.entry
+    curve = select_columns(
+        literal("c").label("kind"),
+        c.entry.label("a"),
+        waited.label("b"),
+        func.count().label("n"),
+        func.sum(c.contacts).label("m"),
+    ).group_by(c.entry, waited)
+    touches = (
+        select_columns(literal("t"), d.touch, d.arm_id, func.count(), literal(0))
+        .where(recent, d.control.is_(False))
+        .group_by(d.touch, d.arm_id)
+    )
+    return union_all(curve, touches)
+
+
+_SEQUENCE = _sequence_statement()
+
+
+def sequence_figures(session: Session, *, campaign_id: int, since_day: int) -> SequenceFigures:
+    """Cases by entry day and days to pay, and the bandit's sends per touch and arm (one
+    statement; a case's days to pay count whole UTC days from its first contact's day)."""
+    params = {"campaign_id": campaign_id, "since_day": since_day}
+    cases, touches = [], []
+    for kind, a, b, n, m in prepared.rows(session, _SEQUENCE, params):
+        if kind == "c":
+            cases.append((int(a), None if b is None else int(b), int(n), int(m)))
+        else:
+            touches.append((int(a), int(b), int(n)))
+    return SequenceFigures(cases, touches)

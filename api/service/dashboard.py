@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from sqlmodel import Session
 
 from api.schemas import ArmsOut
-from api.service import analysis, campaigns, templates
+from api.service import analysis, campaigns, dashboard_sequence, templates
 from api.service.context import ServiceContext
 from bandit.days import day_of, day_start
 from simulations import charts
@@ -143,10 +143,13 @@ def build(
         figures.append(_posteriors(out, f"Posterior per arm, segment {name_of[sid]}"))
         per_segment.append((name_of[sid], out))
     figures.append(_funnel(pooled))
+    sequence = reports.sequence_figures(session, campaign_id=cfg.id, since_day=today - DAYS_SHOWN)
+    figures += dashboard_sequence.figures(sequence, key_of, today, DAYS_SHOWN)
     body = [
         f"<p class='note'>Campaign <b>{html.escape(cfg.key)}</b> · objective {html.escape(str(cfg.settings.objective))} · "
         f"policy {html.escape(cfg.settings.policy)} · updated {now.strftime('%Y-%m-%d %H:%M UTC')}</p>",
         _cards(reports.control_totals(session, campaign_id=cfg.id)),
+        dashboard_sequence.cards(sequence, DAYS_SHOWN),
         "<h2>Templates</h2>",
         _templates(session, campaign_key),
         "<h2>Arms</h2>",

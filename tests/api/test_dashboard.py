@@ -63,8 +63,18 @@ def test_demo_writes_a_self_contained_dashboard(demo: tuple[Path, Path, str]) ->
     _, page, _ = demo
     html = page.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*src=[\"']?https?:", html)  # no CDN: plotly.js inline
-    assert html.count("plotly-graph-div") >= 5
-    for text in ("friendly", "instalment", "email/de", "sms/zh", "letter/da", "voice/en"):
+    assert html.count("plotly-graph-div") >= 7
+    for text in (
+        "friendly",
+        "instalment",
+        "email/de",
+        "sms/zh",
+        "letter/da",
+        "voice/en",
+        "Recovery curve",
+        "Allocation per touch",
+        "contacts per payer",
+    ):
         assert text in html
 
 
@@ -123,7 +133,7 @@ def test_dashboard_needs_a_manager_or_analyst_key(
     assert httpx.get(f"{server}/static/plotly.min.js").status_code == 200
 
 
-def _browse(url: str, screenshot: Path, charts: int) -> None:
+def _browse(url: str, screenshot: Path, charts: int, titles: tuple[str, ...] = ()) -> None:
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM is not None, "Chromium is missing: `make browser` installs Debian's chromium"
@@ -141,6 +151,11 @@ def _browse(url: str, screenshot: Path, charts: int) -> None:
             assert graphs.count() >= charts
             for i in range(graphs.count()):  # every chart rendered its SVG
                 assert graphs.nth(i).locator("svg.main-svg").count() >= 1, f"chart {i} has no SVG"
+            drawn = page.locator(".plotly-graph-div .gtitle").all_text_contents()
+            for title in titles:  # ...and these charts drew their title and their data
+                chart = page.locator(".plotly-graph-div", has_text=title)
+                assert any(title in t for t in drawn), (title, drawn)
+                assert chart.locator("g.trace").count() >= 1, f"{title}: no trace drawn"
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
@@ -152,7 +167,10 @@ def _browse(url: str, screenshot: Path, charts: int) -> None:
 def test_dashboard_renders_in_chromium(server: str, demo: tuple[Path, Path, str]) -> None:
     """Served page: the key travels in the URL fragment (never sent, never logged)."""
     _browse(
-        f"{server}/v1/campaigns/demo/dashboard#key={demo[2]}", ARTIFACTS / "dashboard.png", charts=5
+        f"{server}/v1/campaigns/demo/dashboard#key={demo[2]}",
+        ARTIFACTS / "dashboard.png",
+        charts=7,
+        titles=("Recovery curve", "Allocation per touch"),
     )
 
 
