@@ -7,6 +7,13 @@ policies meet the same debtors). Goals (issue 5): thompson <= 0.3x uniform on ba
 On mixed-delay (letters pay ~20 days late, SMS and email ~2 days), thompson with per-channel
 delay models against the naive count and against one delay model for all channels (the model
 before per-channel delays, thompson-pooled-delays).
+
+Sequences (issue 14), on the built-in scenario `sequence` (debtors stay until they pay; the
+best template changes with the touch and the previous outcome): thompson with the history
+attributes in its segments against `thompson-flat` (the same policy without them): recovery
+rate ratio (goal >= 1.10) and regret ratio (goal <= 0.7); and thompson's recovery rate against
+the oracle's (goal >= 0.9). Each ratio of means has a 95% paired bootstrap interval; a goal is
+"met" when the whole interval clears it, "met on the mean" when only the ratio does.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import time
 
 import numpy as np
 
-from simulations import simulate
+from simulations import SimulationResult, simulate
 
 COMPARISONS: tuple[tuple[str, str, str, float | None], ...] = (
     # scenario, policy, baseline policy, goal for regret(policy) / regret(baseline) (None: a
@@ -28,40 +35,91 @@ COMPARISONS: tuple[tuple[str, str, str, float | None], ...] = (
     ("mixed-delay", "thompson", "thompson-naive", 0.8),
     ("mixed-delay", "thompson", "thompson-pooled-delays", 0.8),
 )
+# scenario, policy, baseline policy, figure, goal, direction (">=": ratio at least the goal)
+SEQUENCE_GOALS: tuple[tuple[str, str, str, str, float, str], ...] = (
+    ("sequence", "thompson", "thompson-flat", "recovery_rate", 1.10, ">="),
+    ("sequence", "thompson", "thompson-flat", "regret", 0.7, "<="),
+    ("sequence", "thompson", "oracle", "recovery_rate", 0.9, ">="),
+)
 BOOTSTRAP = 10_000
 
 
 def ratio_band(
     ours: np.ndarray, theirs: np.ndarray, rng: np.random.Generator
 ) -> tuple[float, float, float]:
-    """Ratio of mean regrets with a paired percentile bootstrap 95% interval over reps."""
+    """Ratio of means (e.g. regrets) with a paired percentile bootstrap 95% interval over reps."""
     idx = rng.integers(0, len(ours), size=(BOOTSTRAP, len(ours)))
     boot = ours[idx].mean(axis=1) / theirs[idx].mean(axis=1)
     low, high = np.percentile(boot, [2.5, 97.5])
     return float(ours.mean() / theirs.mean()), float(low), float(high)
 
 
-def band(values: np.ndarray) -> str:
+def band(values: np.ndarray, digits: int = 1) -> str:
     low, high = np.percentile(values, [2.5, 97.5])
-    return f"{values.mean():8.1f} [{low:7.1f}, {high:7.1f}]"
+    return f"{values.mean():8.{digits}f} [{low:7.{digits}f}, {high:7.{digits}f}]"
+
+
+def verdict(ratio: float, low: float, high: float, goal: float, direction: str) -> str:
+    if direction == ">=":
+        return "met" if low >= goal else ("met on the mean" if ratio >= goal else "NOT met")
+    return "met" if high <= goal else ("met on the mean" if ratio <= goal else "NOT met")
+
+
+def figure(result: SimulationResult, policy: str, name: str) -> np.ndarray:
+    """Per repetition: total regret, or the [population] recovery rate."""
+    run = result.runs[policy]
+    if name == "regret":
+        return run.total("regret")
+    assert run.population is not None, "recovery_rate needs a [population] scenario"
+    return np.asarray(run.population["recovered"] / np.maximum(run.population["entered"], 1))
+
+
+def sequences(reps: int, seed: int, rng: np.random.Generator) -> None:
+    """The sequence goals: one simulation per scenario with every policy they compare."""
+    for scenario in dict.fromkeys(goal[0] for goal in SEQUENCE_GOALS):
+        goals = [g for g in SEQUENCE_GOALS if g[0] == scenario]
+        policies = list(dict.fromkeys(p for g in goals for p in g[1:3]))
+        start = time.perf_counter()
+        result = simulate(scenario, policies, reps=reps, seed=seed)
+        seconds = time.perf_counter() - start
+        print(
+            f"{scenario} ({result.days} days, {len(result.segments)} segments x "
+            f"{len(result.arms)} arms, {reps} reps, {seconds:.0f} s)"
+        )
+        for policy in policies:
+            print(
+                f"  recovery_rate {policy:<15} {band(figure(result, policy, 'recovery_rate'), 4)}"
+                f"   regret {band(figure(result, policy, 'regret'))}"
+            )
+        for _, policy, baseline, name, goal, direction in goals:
+            ours, theirs = figure(result, policy, name), figure(result, baseline, name)
+            ratio, low, high = ratio_band(ours, theirs, rng)
+            print(
+                f"  {name} ratio {policy}/{baseline}: {ratio:.3f} [{low:.3f}, {high:.3f}] "
+                f"(goal {direction} {goal}) {verdict(ratio, low, high, goal, direction)}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--only", choices=["all", "sequence", "regret"], default="all", help="which goals to run"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.only in ("all", "sequence"):
+        sequences(args.reps, args.seed, rng)
+    if args.only == "sequence":
+        return
     for scenario, policy, baseline, goal in COMPARISONS:
         start = time.perf_counter()
         result = simulate(scenario, [policy, baseline], reps=args.reps, seed=args.seed)
         seconds = time.perf_counter() - start
         ours, theirs = result.runs[policy].total("regret"), result.runs[baseline].total("regret")
         ratio, low, high = ratio_band(ours, theirs, rng)
-        if goal is None:
-            verdict = "no goal (reference)"
-        else:
-            verdict = "met" if high <= goal else ("met on the mean" if ratio <= goal else "NOT met")
+        found = "no goal (reference)" if goal is None else verdict(ratio, low, high, goal, "<=")
         print(
             f"{scenario} ({result.days} days, {len(result.segments)} segments x "
             f"{len(result.arms)} arms, {args.reps} reps, {seconds:.0f} s)"
@@ -69,7 +127,7 @@ def main() -> None:
         print(f"  regret {policy:<22} {band(ours)}")
         print(f"  regret {baseline:<22} {band(theirs)}")
         target = "" if goal is None else f"(goal <= {goal}) "
-        print(f"  ratio {policy}/{baseline}: {ratio:.3f} [{low:.3f}, {high:.3f}] {target}{verdict}")
+        print(f"  ratio {policy}/{baseline}: {ratio:.3f} [{low:.3f}, {high:.3f}] {target}{found}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@
    has neither delays nor per-decision arm sets). It runs until the horizon ends or the time
    budget is spent, and its rounds/s is measured over the rounds it did.
 The ratio is ours / MABWiser's. Run on an idle machine (mabwiser: the `bench` extra).
+3. `sequence` (issue 14): debtors who stay until they pay, with ``new_per_day`` raised so that
+   each repetition holds >= 100,000 debtors in the campaign at once (counted as the debtors
+   contacted in the last ``cadence_days`` days: each one still in the campaign is contacted
+   once per cadence); simulated contacts per second through the service's masks (consent,
+   opt-outs, conditions, cadence) and the thompson policy. Goal >= 150,000 contacts/s.
 """
 
 from __future__ import annotations
@@ -35,6 +40,38 @@ def ours(reps: int, seed: int) -> tuple[float, float, float]:
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1024**2
     return decisions, seconds, peak
+
+
+def sequence_run(reps: int, seed: int, new_per_day: int, days: int, runs: int = 3) -> None:
+    """Contacts per second on `sequence` with a population of >= 100,000 debtors at once
+    (the median of ``runs`` runs)."""
+    sc = load_scenario("sequence")
+    assert sc.population is not None
+    population = {**sc.population.model_dump(), "new_per_day": new_per_day}
+    sc = sc.with_overrides(days=days, population=population)
+    rates = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = simulate(sc, ["thompson"], reps=reps, seed=seed)
+        seconds = time.perf_counter() - start
+        daily = result.runs["thompson"].daily["decisions"]  # (R, D) contacts per day
+        rates.append(float(daily.sum()) / seconds)
+    cadence = sc.population.cadence_days
+    dunned = np.stack(
+        [daily[:, max(0, d - cadence + 1) : d + 1].sum(axis=1) for d in range(days)], axis=1
+    )
+    rate = float(np.median(rates))
+    print(
+        f"sequence: {new_per_day:,} new debtors/day, {days} days, {len(sc.arms)} arms, "
+        f"{reps} reps; peak debtors in the campaign at once (contacted in the last {cadence} "
+        f"days) per repetition: {dunned.max(axis=1).min():,.0f} (goal >= 100,000)"
+    )
+    verdict = "met" if rate >= 150_000 else "NOT met"
+    print(
+        f"  thompson: {daily.sum():,.0f} contacts per run; median of {runs} runs "
+        f"{rate:,.0f} contacts/s (runs: {', '.join(f'{r:,.0f}' for r in rates)}; "
+        f"goal >= 150,000: {verdict})"
+    )
 
 
 def mabwiser_loop(seed: int, budget: float) -> tuple[int, int, float]:
@@ -78,8 +115,16 @@ def main() -> None:
         default=60.0,
         help="seconds MABWiser's loop may run (0: the whole horizon, ~10 minutes)",
     )
+    parser.add_argument("--only", choices=["all", "large", "sequence"], default="all")
+    parser.add_argument("--sequence-reps", type=int, default=4)
+    parser.add_argument("--sequence-new-per-day", type=int, default=10_000)
+    parser.add_argument("--sequence-days", type=int, default=20)
     args = parser.parse_args()
 
+    if args.only in ("all", "sequence"):
+        sequence_run(args.sequence_reps, args.seed, args.sequence_new_per_day, args.sequence_days)
+    if args.only == "sequence":
+        return
     decisions, seconds, peak = ours(args.reps, args.seed)
     rate = decisions / seconds
     sc = load_scenario("large")

@@ -163,7 +163,10 @@ class World:
         if not any(self.conditions) or n == 0:
             return np.ones((n, arms), dtype=bool)
         keys = np.stack([segment, touch, level, since, channel], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        low, span = keys.min(axis=0), np.ptp(keys, axis=0) + 1  # one integer per history:
+        code = np.ravel_multi_index(tuple((keys - low).T), tuple(span))  # a 1-D unique is fast
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        unique = keys[first]
         histories = [
             {
                 "touch": int(t),
@@ -276,12 +279,9 @@ def run_population(
         pays = got.pays
         pay_day[r, d] = np.where(pays, day + got.delay[PAY], pay_day[r, d])
         opted[r, d, world.arm_channel[arm]] |= got.opt_out
-        counted = np.zeros((2, reps))
         on_time = pays & (day + got.delay[PAY] < days)
-        counted[0] = np.bincount(r, got.amount * on_time, minlength=reps)
-        counted[1] = np.bincount(r, got.opt_out, minlength=reps)
-        totals["recovered_amount"] += counted[0]
-        totals["opt_outs"] += counted[1]
+        totals["recovered_amount"] += np.bincount(r, got.amount * on_time, minlength=reps)
+        totals["opt_outs"] += np.bincount(r, got.opt_out, minlength=reps)
         _record(daily, got, r, pays, day, reps)
         sends = np.bincount(seg * arms + arm, minlength=segments * arms).reshape(segments, arms)
         allocation[day] = sends / np.maximum(sends.sum(axis=1, keepdims=True), 1)
