@@ -25,9 +25,15 @@ One run:
    rounds, each ratio the median of the rounds' ratios;
 5. POST /decisions/batch with 10,000 new debtors, 3 times: median seconds.
 
+6. with --history (instead of 1-5, issue 14): one API server with allocation reuse off
+   (DUNNING_ALLOCATION_CACHE_SECONDS=0), two campaigns of 12 segments each, the one above
+   (risk x dpd buckets) and one segmented by risk and the history attribute touch (buckets
+   1, 2, 3, 4+); single decides of new debtors to each, back to back in each round:
+   requests/s, latency and CPU per request of both, and the ratio with/without history.
+
 Goals: API / bare-durable >= 1/2 at 1 and 4 clients (issue 13; durability is part of the
 job, so the anchor pays for it too); API / bare >= 1/2, p99 under 20 ms, the batch under 1 s
-(issue 4). The driver shares the machine with the servers: on 2 cores the figures are a lower
+(issue 4); with history attributes in segment_by >= 0.8x without (issue 14). The driver shares the machine with the servers: on 2 cores the figures are a lower
 bound of a server's capacity; the load average is printed with the figures.
 """
 
@@ -100,6 +106,13 @@ CAMPAIGN = {
     "buckets": {"dpd": [0, 31, 61, 91]},
     "burn_in": 0,
     "caps": [],
+}
+# the same number of segments (3 risks x 4 buckets), touch instead of days past due
+HISTORY_CAMPAIGN = {
+    **CAMPAIGN,
+    "key": "bench-history",
+    "segment_by": ["risk", "touch"],
+    "buckets": {"touch": [1, 2, 3, 4]},
 }
 VARIABLES = {
     "name": "Ada",
@@ -208,14 +221,14 @@ def migrate_and_key(env: dict[str, str]) -> str:
     return out.stdout.decode().strip()
 
 
-def set_up_campaign(base: str, key: str) -> None:
+def set_up_campaign(base: str, key: str, campaign: dict[str, Any] = CAMPAIGN) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        r = client.post("/v1/campaigns", json=CAMPAIGN)
+        r = client.post("/v1/campaigns", json=campaign)
         r.raise_for_status()
         for template in TEMPLATES:
             client.post(
-                f"/v1/campaigns/{CAMPAIGN['key']}/templates", json=template
+                f"/v1/campaigns/{campaign['key']}/templates", json=template
             ).raise_for_status()
 
 
@@ -370,6 +383,59 @@ def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def history_comparison(seconds: float, clients: list[int], rounds: int) -> None:
+    """Single decides with and without history attributes in segment_by (step 6)."""
+    folder = Path(tempfile.mkdtemp(prefix="dunning-bench-api-history-"))
+    load_before = load_average()
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    names = ("plain", "history")
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "DUNNING_DATABASE_URL"}
+        env |= {"DUNNING_SQLITE_PATH": str(folder / "bench.db"), "DUNNING_LOG_LEVEL": "warning"}
+        env |= {"DUNNING_ALLOCATION_CACHE_SECONDS": "0"}
+        key = migrate_and_key(env)
+        with uvicorn("api.app:create_app", env, "/healthz", ROOT) as api:
+            urls = {}
+            for name, campaign in zip(names, (CAMPAIGN, HISTORY_CAMPAIGN), strict=True):
+                set_up_campaign(api, key, campaign)
+                urls[name] = f"{api}/v1/campaigns/{campaign['key']}/decisions"
+            pid = SERVER_PIDS[api]
+            for r in range(rounds):
+                order = names if r % 2 == 0 else names[::-1]
+                for c in clients:
+                    for name in order:
+                        result = run_driver(urls[name], key, seconds, c, f"{name}-{c}-r{r}", pid)
+                        results.setdefault((name, c), []).append(result)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"History attributes in segment_by (issue 14): one API server (uvicorn, 1 worker, "
+        f"SQLite, allocation reuse off), {ARMS} arms, caps [], 12 segments in both campaigns "
+        f"(risk x dpd buckets; risk x touch buckets), new debtors, {seconds:g} s after a 2 s "
+        f"warm-up; {rounds} round(s), medians; load average {load_before} before, "
+        f"{load_average()} after"
+    )
+    print(
+        f"{'':34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms':>8}{'requests':>10}{'non-200':>9}"
+    )
+    labels = {"plain": "segment_by risk, dpd", "history": "segment_by risk, touch"}
+    for c in clients:
+        for name in names:
+            r = summary(results[name, c])
+            print(
+                f"{f'{labels[name]}, N={c}':34}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}"
+                f"{r['p99_ms']:>9.2f}{r['cpu_ms']:>8.2f}{r['requests']:>10}{r['failures']:>9}"
+            )
+        each = ratios(results["history", c], results["plain", c])
+        ratio = statistics.median(each)
+        rounds_text = ", ".join(f"{x:.2f}" for x in each)
+        verdict = "ok" if ratio >= 0.8 else "MISSED"
+        print(
+            f"{f'ratio with / without history, N={c}':42}{ratio:>8.3f}   goal >= 0.80  "
+            f"{verdict:6}   rounds: {rounds_text}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -377,6 +443,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="rounds of the single decides")
     parser.add_argument("--batch", type=int, default=10_000, help="0: no batch")
     parser.add_argument("--batch-runs", type=int, default=3)
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="instead: single decides with vs without history attributes in segment_by",
+    )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="d", help=argparse.SUPPRESS)
@@ -397,6 +468,10 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    if args.history:
+        clients = [int(c) for c in args.concurrency.split(",")]
+        history_comparison(args.seconds, clients, args.runs)
+        return
     folder = Path(tempfile.mkdtemp(prefix="dunning-bench-api-"))
     load_before = load_average()
     batch, batch_runs = 0.0, list[float]()
