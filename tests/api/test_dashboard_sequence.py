@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session
 
 from api.service import dashboard_sequence
@@ -97,3 +99,35 @@ def test_a_window_leaves_out_cases_that_began_before_it(api: Api) -> None:
     later = _figures(api, since=day_of(BASE + timedelta(days=2)))
     # d-1's touch 2 and d-2's touch 2 belong to cases that began before the window
     assert later.cases == [(day_of(BASE) + 5, None, 1, 1)]
+
+
+case_rows = st.lists(
+    st.tuples(
+        st.integers(0, 40),  # entry day
+        st.one_of(st.none(), st.integers(0, 40)),  # days to pay
+        st.integers(1, 5),  # cases
+        st.integers(1, 20),  # contacts
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=case_rows, today=st.integers(40, 80))
+def test_recovery_curves_are_shares_and_a_cohort_only_grows(
+    rows: list[tuple[int, int | None, int, int]], today: int
+) -> None:
+    days, curves = dashboard_sequence.recovery_curves(rows, today, 60)
+    if not rows:
+        assert (days, curves) == ([], {})
+        return
+    assert days == list(range(len(days))) and len(days) <= 61
+    for values in curves.values():
+        assert len(values) == len(days)
+        assert all(v is None or 0.0 <= v <= 1.0 for v in values)
+    one_day = [r for r in rows if r[0] == rows[0][0]]
+    _, single = dashboard_sequence.recovery_curves(one_day, today, 60)
+    shares = [v for v in single["all cases"] if v is not None]
+    assert shares == sorted(shares)  # one entry day: the same cases at every k, paid only grows
+    paid = sum(n for _, waited, n, _ in one_day if waited is not None and waited <= 0)
+    assert single["all cases"][0] == paid / sum(n for *_, n, _ in one_day)
