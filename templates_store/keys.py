@@ -134,48 +134,49 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
-def _infos(session: Session, rows: Sequence[ApiKey]) -> list[KeyInfo]:
-    ids = [r.id for r in rows if r.scoped and r.id is not None]
+def _scopes(session: Session, key_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+    """Per key, its scope's campaigns (id: key)."""
+    query = (
+        select(ApiKeyCampaign.key_id, Campaign.id, Campaign.key)
+        .join(Campaign, col(Campaign.id) == col(ApiKeyCampaign.campaign_id))
+        .where(col(ApiKeyCampaign.key_id).in_(list(key_ids)))
+    )
     scopes: dict[int, dict[int, str]] = {}
-    if ids:
-        query = (
-            select(ApiKeyCampaign.key_id, Campaign.id, Campaign.key)
-            .join(Campaign, col(Campaign.id) == col(ApiKeyCampaign.campaign_id))
-            .where(col(ApiKeyCampaign.key_id).in_(ids))
-        )
-        for key_id, cid, ckey in session.exec(query).all():
-            assert cid is not None
-            scopes.setdefault(key_id, {})[cid] = ckey
-    out = []
-    for r in rows:
-        assert r.id is not None
-        scope = scopes.get(r.id, {}) if r.scoped else None
-        out.append(
-            KeyInfo(
-                id=r.id,
-                prefix=r.prefix,
-                role=r.role,
-                campaigns=None if scope is None else sorted(scope.values()),
-                campaign_ids=None if scope is None else frozenset(scope),
-                created_at=r.created_at,
-                last_used_at=r.last_used_at,
-                revoked_at=r.revoked_at,
-            )
-        )
-    return out
+    for key_id, cid, ckey in session.exec(query).all():
+        assert cid is not None
+        scopes.setdefault(key_id, {})[cid] = ckey
+    return scopes
+
+
+def _info(row: ApiKey, scope: dict[int, str]) -> KeyInfo:
+    assert row.id is not None
+    return KeyInfo(
+        id=row.id,
+        prefix=row.prefix,
+        role=row.role,
+        campaigns=sorted(scope.values()) if row.scoped else None,
+        campaign_ids=frozenset(scope) if row.scoped else None,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 def list_keys(session: Session) -> list[KeyInfo]:
     """Every live key, oldest first."""
     query = select(ApiKey).where(col(ApiKey.revoked_at).is_(None)).order_by(col(ApiKey.id))
-    return _infos(session, session.exec(query).all())
+    rows = session.exec(query).all()
+    scopes = _scopes(session, [r.id for r in rows if r.scoped and r.id is not None])
+    return [_info(r, scopes.get(r.id or 0, {})) for r in rows]
 
 
 def live_key(session: Session, *, prefix: str) -> KeyInfo | None:
-    """The live key named by ``prefix`` (a live key's prefix names one key)."""
+    """The live key named by ``prefix`` (a live key's prefix names one key): two queries
+    whether or not there is one."""
     query = select(ApiKey).where(ApiKey.prefix == prefix, col(ApiKey.revoked_at).is_(None))
     found = session.exec(query).first()
-    return _infos(session, [found])[0] if found is not None else None
+    scope = _scopes(session, [found.id if found is not None and found.id is not None else -1])
+    return None if found is None else _info(found, scope.get(found.id or 0, {}))
 
 
 def lock_unscoped_admins(session: Session) -> list[int]:

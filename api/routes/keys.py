@@ -39,4 +39,4 @@ def revoke_key(
     """Revoke a key: refused at once by this process, by the others within the key cache
     bound (admin; a scoped admin only keys within its campaigns; never the last unscoped
     admin key)."""
-    return keys.revoke(session, ctx, caller, prefix, datetime.now(UTC))
+    return keys.revoke(session, caller, prefix, datetime.now(UTC), forget=ctx.keys.drop)

@@ -29,15 +29,16 @@ class Lookups:
     catalog: CatalogCache
     caller: Caller = SERVICE
     by_id: dict[int, CampaignConfig] = field(default_factory=dict)
-    decisions: dict[str, log.DecisionRef] = field(default_factory=dict)  # read ahead
+    decisions: dict[str, log.DecisionRef | None] = field(default_factory=dict)  # read ahead
     visible: dict[int | str | None, bool] = field(default_factory=dict)  # by id, key
 
     def decision(self, decision_id: str) -> log.DecisionRef | None:
         """The decision, if it exists and the caller sees its campaign (the same work and
         answer for one of another campaign as for one that does not exist)."""
-        found = self.decisions.get(decision_id) or log.decision_ref(
-            self.session, decision_id=decision_id
-        )
+        if decision_id in self.decisions:  # read ahead (None: it does not exist)
+            found = self.decisions[decision_id]
+        else:
+            found = log.decision_ref(self.session, decision_id=decision_id)
         campaign_id = None if found is None else found.campaign_id
         if campaign_id not in self.visible:
             self.visible[campaign_id] = self.caller.sees(self.session, campaign_id)

@@ -189,7 +189,8 @@ def record_batch(
     the end, so concurrent batches take their locks in the same order and cannot deadlock."""
     known = Lookups(session, catalog, caller)
     ids = [e.decision_id for e in events if e.decision_id is not None]
-    known.decisions = log.decision_refs(session, decision_ids=ids)  # one query, not one each
+    found = log.decision_refs(session, decision_ids=ids)  # one query, not one each
+    known.decisions = {i: found.get(i) for i in ids}
     keys = [_lock_key(session, event, known) for event in events]
     order = sorted(range(len(events)), key=lambda i: keys[i])
     counts = events_log.Counts()

@@ -9,6 +9,7 @@ service any more.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlmodel import Session
@@ -16,7 +17,6 @@ from sqlmodel import Session
 from api.errors import ApiError, not_found
 from api.schemas import KeyCreate, KeyCreated, KeyPublic, KeyRevoked
 from api.service.access import Caller
-from api.service.context import ServiceContext
 from templates_store import keys
 from templates_store.keys import KeyInfo
 
@@ -86,10 +86,15 @@ def list_all(session: Session, caller: Caller) -> list[KeyPublic]:
 
 
 def revoke(
-    session: Session, ctx: ServiceContext, caller: Caller, prefix: str, now: datetime
+    session: Session,
+    caller: Caller,
+    prefix: str,
+    now: datetime,
+    forget: Callable[[str], None] = lambda hashed: None,
 ) -> KeyRevoked:
-    """Revoke the live key named by ``prefix``: at once in this process, within the key cache
-    bound in the others (api.auth)."""
+    """Revoke the live key named by ``prefix``; ``forget`` is given its hash after the commit
+    (a server's key cache: refused at once by that process, by the others within the key
+    cache bound, api.auth)."""
     scope = _scope(session, caller)
     info = keys.live_key(session, prefix=prefix)
     if info is None or not _within(info, scope):
@@ -107,5 +112,5 @@ def revoke(
     if hashed is None:  # revoked meanwhile by a concurrent request
         raise not_found("key", prefix)
     session.commit()
-    ctx.keys.drop(hashed)
+    forget(hashed)
     return KeyRevoked(**_public(info).model_dump(), revoked_at=now)
