@@ -10,7 +10,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, metrics, openapi_links
-from api.routes import campaigns, dashboard, decisions
+from api.routes import campaigns, dashboard, decisions, keys
 from api.service.context import ServiceContext
 from api.settings import Settings, get_settings
 from templates_store import db
@@ -110,5 +110,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(decisions.router)
     app.include_router(dashboard.router)
+    app.include_router(keys.router)
     app.openapi = openapi_links.with_links(app)  # type: ignore[method-assign]
     return app

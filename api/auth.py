@@ -1,13 +1,22 @@
-"""Bearer API keys with roles; admin may do everything.
+"""Bearer API keys with roles and scopes; admin may do everything (within its scope).
 
-A process remembers a valid key's role for at most DUNNING_KEY_CACHE_SECONDS (default 5 s), so
-most requests need no key lookup; unknown keys are never remembered (a new key works at once,
-a revoked one stops working within that bound).
+A process remembers a valid key (its role, id and whether it is scoped) for at most
+DUNNING_KEY_CACHE_SECONDS (default 5 s), so most requests need no key lookup; unknown keys
+are never remembered (a new key works at once, a revoked one stops working within that bound
+in every process, at once in the process that revoked it). A key's scope is never remembered:
+each request of a scoped key asks the database, so a campaign a scoped admin creates is in
+its scope at once everywhere.
+
+The one place where scopes are checked for every route with a ``{campaign}`` in its path is
+``require``: after the role, a scoped key's scope must hold that campaign, else the request
+is answered ``campaign_not_found`` as if it did not exist. Routes that name no campaign in the
+path (a decision by id, events) check the campaign they reach (api.service.access).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,10 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from api.errors import ApiError
+from api.service.access import Caller
 from api.service.context import ServiceContext
 from templates_store import keys
 
 ROLE_HELP = "admin may do everything; manager, sender and analyst only their routes"
+LAST_USED_PRECISION = timedelta(minutes=1)  # a key's last use is written at most this often
 
 
 def _secret(request: Request) -> str:
@@ -30,34 +41,44 @@ def _secret(request: Request) -> str:
     return secret.strip()
 
 
-def _looked_up(session: Session, ctx: ServiceContext, secret: str) -> str:
-    row = keys.find_key(session, secret=secret)
-    if row is None:
-        raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
-    ctx.keys.put(keys.hash_key(secret), row.role)
-    return row.role
+def _looked_up(ctx: ServiceContext, secret: str) -> Caller:
+    """The key, read (and its last use written) in a short transaction of its own, before the
+    request's: a request that only reads still records the use."""
+    with Session(ctx.engine) as session:
+        row = keys.find_key(session, secret=secret)
+        if row is None:
+            raise ApiError(401, "unauthorized", "the API key is not valid (unknown or revoked)")
+        assert row.id is not None
+        caller = Caller(row.role, row.id, row.scoped)
+        now = datetime.now(UTC)
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+            keys.mark_used(session, key_id=row.id, now=now)
+            session.commit()
+    ctx.keys.put(keys.hash_key(secret), caller)
+    return caller
 
 
-def role_of(request: Request, session: Session) -> str:
-    """The role of the request's API key; 401 without a valid key (for sync callers)."""
+def caller_of(request: Request) -> Caller:
+    """The request's key; 401 without a valid key (for sync callers)."""
     secret = _secret(request)
     ctx: ServiceContext = request.app.state.context
-    cached: str | None = ctx.keys.fresh(keys.hash_key(secret))
-    return cached if cached is not None else _looked_up(session, ctx, secret)
+    cached: Caller | None = ctx.keys.fresh(keys.hash_key(secret))
+    return cached if cached is not None else _looked_up(ctx, secret)
 
 
-async def current_role(request: Request, session: SessionDep) -> str:
-    """The dependency: like ``role_of``, reading the database (in a worker thread) only when
-    the key is not remembered."""
+async def current_caller(request: Request, session: SessionDep) -> Caller:
+    """The dependency: like ``caller_of``, reading the database (in a worker thread) only when
+    the key is not remembered. It depends on the request's session only to run after it: on
+    SQLite the session's turn is then held while the key is read (api.deps.get_session)."""
     secret = _secret(request)
     ctx: ServiceContext = request.app.state.context
-    cached: str | None = ctx.keys.fresh(keys.hash_key(secret))
+    cached: Caller | None = ctx.keys.fresh(keys.hash_key(secret))
     if cached is not None:
         return cached
-    return await run_in_threadpool(_looked_up, session, ctx, secret)
+    return await run_in_threadpool(_looked_up, ctx, secret)
 
 
-RoleDep = Annotated[str, Depends(current_role)]
+CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def allow(role: str, *roles: str) -> str:
@@ -68,10 +89,30 @@ def allow(role: str, *roles: str) -> str:
     return role
 
 
-def require(*roles: str) -> Callable[[str], Awaitable[str]]:
-    """A dependency that lets admin and the given roles through; 403 for the others."""
+def _path_campaign(request: Request) -> str | None:
+    campaign = request.path_params.get("campaign")
+    return campaign if isinstance(campaign, str) else None
 
-    async def check(role: RoleDep) -> str:
-        return allow(role, *roles)
+
+def admit(request: Request, session: Session, *roles: str) -> Caller:
+    """Role, then scope, for a sync route (``require`` for the others)."""
+    caller = caller_of(request)
+    allow(caller.role, *roles)
+    campaign = _path_campaign(request)
+    if campaign is not None:
+        caller.check_campaign(session, campaign)
+    return caller
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that lets admin and the given roles through (403 for the others) and,
+    on a route with ``{campaign}`` in its path, a scoped key only to its campaigns."""
+
+    async def check(request: Request, session: SessionDep, caller: CallerDep) -> Caller:
+        allow(caller.role, *roles)
+        campaign = _path_campaign(request)
+        if caller.scoped and campaign is not None:
+            await run_in_threadpool(caller.check_campaign, session, campaign)
+        return caller
 
     return check

@@ -52,30 +52,111 @@ def _safe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _where(url: str) -> str:
+    """Which database, and how a server is pointed at the same one."""
+    return (
+        f"database {_safe(url)} (a server started with the same DUNNING_DATABASE_URL, "
+        "else DUNNING_SQLITE_PATH, uses it)"
+    )
+
+
+def _campaign_list(campaigns: list[str] | None) -> str:
+    return "every campaign" if campaigns is None else "campaigns " + ", ".join(campaigns)
+
+
 @keys_app.command("create")
 def create_key(
     role: str = typer.Option(..., "--role", help="admin, manager, sender or analyst"),
+    campaigns: str | None = typer.Option(
+        None, "--campaigns", help="comma-separated campaign keys the key may see (default: all)"
+    ),
 ) -> None:
-    """Create an API key and print it once."""
-    from templates_store import keys
+    """Create an API key and print it once (stdout); where it was stored goes to stderr."""
+    from pydantic import ValidationError
 
+    from api.errors import ApiError
+    from api.schemas import KeyCreate
+    from api.service import keys as key_service
+    from api.service.access import SERVICE
+    from templates_store.models import ROLES
+
+    if role not in ROLES:
+        raise typer.BadParameter(
+            f"role must be one of {', '.join(ROLES)}, got {role!r}", param_hint="--role"
+        )
+    names = None if campaigns is None else [c.strip() for c in campaigns.split(",") if c.strip()]
+    try:
+        body = KeyCreate.model_validate({"role": role, "campaigns": names})
+    except ValidationError as exc:
+        message = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise typer.BadParameter(message, param_hint="--campaigns") from exc
     url = get_settings().resolved_database_url
     upgrade(url)
     with Session(make_engine(url)) as session:
         try:
-            _, secret = keys.create_key(session, role=role, now=datetime.now(UTC))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--role") from exc
-        session.commit()
-    typer.echo(secret)
+            made = key_service.create(session, SERVICE, body, datetime.now(UTC))
+        except ApiError as exc:
+            raise typer.BadParameter(exc.message, param_hint="--campaigns") from exc
+    typer.echo(made.key)
+    typer.echo(
+        f"created {made.role} key {made.prefix} for {_campaign_list(made.campaigns)} "
+        f"in {_where(url)}",
+        err=True,
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return "never" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """The live keys: prefix, role, scope, created, last used (never a key or its hash)."""
+    from api.service import keys as key_service
+    from api.service.access import SERVICE
+
+    url = get_settings().resolved_database_url
+    upgrade(url)
+    with Session(make_engine(url)) as session:
+        rows = key_service.list_all(session, SERVICE)
+    typer.echo(f"{'prefix':<13} {'role':<8} {'created':<20}  {'last used':<20}  campaigns")
+    for row in rows:
+        scope = "*" if row.campaigns is None else ",".join(row.campaigns)
+        created, used = _when(row.created_at), _when(row.last_used_at)
+        typer.echo(f"{row.prefix:<13} {row.role:<8} {created:<20}  {used:<20}  {scope}")
+    typer.echo(f"{len(rows)} live keys in {_where(url)}", err=True)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    prefix: str = typer.Argument(..., help="the key's prefix, e.g. dbk_Xy3kP0aQ"),
+) -> None:
+    """Revoke a key; servers refuse it within DUNNING_KEY_CACHE_SECONDS (5 s)."""
+    from api.errors import ApiError
+    from api.service import keys as key_service
+    from api.service.access import SERVICE
+
+    settings = get_settings()
+    url = settings.resolved_database_url
+    upgrade(url)
+    with Session(make_engine(url)) as session:
+        try:
+            gone = key_service.revoke(session, SERVICE, prefix, datetime.now(UTC))
+        except ApiError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(
+        f"revoked {gone.role} key {gone.prefix} ({_campaign_list(gone.campaigns)}) in "
+        f"{_where(url)}; servers refuse it within {settings.key_cache_seconds:g} s"
+    )
 
 
 def ensure_admin_key(url: str) -> str | None:
-    """Create an admin key if none exists; return it (None when one existed)."""
+    """Create an admin key if no unscoped one exists; return it (None when one existed)."""
     from templates_store import keys
 
     with Session(make_engine(url)) as session:
-        if keys.count_keys(session, role="admin") > 0:
+        if keys.lock_unscoped_admins(session):
             return None
         _, secret = keys.create_key(session, role="admin", now=datetime.now(UTC))
         session.commit()

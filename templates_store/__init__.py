@@ -20,7 +20,7 @@ What is stored, one data-access module each
     ``statistics``    the sufficient statistics a decision reads, and their rebuild from the log
     ``reports``       read-only aggregates for the dashboard
     ``idempotency``   stored answers to decide requests sent with an ``Idempotency-Key``
-    ``keys``          API keys (only a hash of each secret)
+    ``keys``          API keys (only a hash of each secret), their scopes and last use
 
 Templates: checked when registered, rendered when sent
     ``templating``    the one import for the rest of the code, and which rendition a locale gets

@@ -1,4 +1,4 @@
-"""The event log: events idempotent on ``event_id``, outcomes counted once, opt-outs remembered.
+"""The event log: events idempotent on ``event_id`` per campaign, outcomes counted once, opt-outs remembered.
 
 An event and its statistics commit in one transaction. Every statistic changes by atomic
 increments (templates_store.upsert), and an outcome counts once per decision: the first event
@@ -82,12 +82,15 @@ _STORED_COLUMNS: tuple[Any, ...] = (
     Event.flags,
     Event.late,
 )
-_STORED = select(*_STORED_COLUMNS).where(col(Event.event_id) == bindparam("event_id"))
+_STORED = select(*_STORED_COLUMNS).where(
+    col(Event.campaign_id) == bindparam("campaign_id"),
+    col(Event.event_id) == bindparam("event_id"),
+)
 
 
-def stored_event(session: Session, *, event_id: str) -> StoredEvent | None:
-    """The stored event ``event_id`` (None when there is none)."""
-    found = prepared.rows(session, _STORED, {"event_id": event_id})
+def stored_event(session: Session, *, campaign_id: int, event_id: str) -> StoredEvent | None:
+    """The event ``event_id`` stored in the campaign (None when there is none)."""
+    found = prepared.rows(session, _STORED, {"campaign_id": campaign_id, "event_id": event_id})
     if not found:
         return None
     event_id, campaign_id, decision_id, debtor_id, kind, channel, amount, currency, flags, late = (
@@ -267,8 +270,8 @@ def _store(
     late: bool,
     received_at: datetime,
 ) -> bool:
-    """Insert the event unless its event_id is stored (by anyone, committed or not: the
-    insert then waits for that transaction). True when this call stored it."""
+    """Insert the event unless its event_id is stored in the campaign (by anyone, committed
+    or not: the insert then waits for that transaction). True when this call stored it."""
     row = {
         "event_id": event.event_id,
         "campaign_id": campaign_id,
@@ -311,7 +314,9 @@ _LOCK_DECISION = (
 @lru_cache(maxsize=4)
 def _insert_event(dialect: str) -> Any:
     table = Event.__table__  # type: ignore[attr-defined]
-    statement = prepared.insert(dialect, table).on_conflict_do_nothing(index_elements=["event_id"])
+    statement = prepared.insert(dialect, table).on_conflict_do_nothing(
+        index_elements=["campaign_id", "event_id"]
+    )
     return statement.returning(table.c.id)
 
 

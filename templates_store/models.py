@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Dialect, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 TEMPLATE_STATUSES = ("active", "paused", "retired")
@@ -149,12 +150,13 @@ class Decision(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """An outcome reported by a sender; idempotent on ``event_id``. ``decision_id`` is NULL
+    """An outcome reported by a sender; idempotent on ``event_id`` within its campaign. ``decision_id`` is NULL
     only for a debtor's opt-out that no decision was attributed to; ``channel`` is the channel
     an opt-out removed (``"*"``: every channel); ``flags`` marks such as ``currency_mismatch``."""
 
+    __table_args__ = (Index("ux_event_campaign_event_id", "campaign_id", "event_id", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(max_length=200, unique=True, index=True)
+    event_id: str = Field(max_length=200)  # unique per campaign
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     decision_id: str | None = Field(default=None, foreign_key="decision.id", index=True)
     debtor_id: str = Field(max_length=200)
@@ -226,7 +228,8 @@ class OptOut(SQLModel, table=True):
 
 
 class ApiKey(SQLModel, table=True):
-    """An API key: only its SHA-256 hash is kept, with a short public prefix to name it."""
+    """An API key: only its SHA-256 hash is kept, with a short public prefix to name it.
+    A ``scoped`` key sees only the campaigns its ``api_key_campaign`` rows name."""
 
     __tablename__ = "api_key"
     id: int | None = Field(default=None, primary_key=True)
@@ -235,6 +238,16 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(max_length=10)
     created_at: datetime = _utc(nullable=False)
     revoked_at: datetime | None = _utc(nullable=True)
+    scoped: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    last_used_at: datetime | None = _utc(nullable=True)  # to within a minute
+
+
+class ApiKeyCampaign(SQLModel, table=True):
+    """A campaign in a scoped key's scope (kept by campaign id)."""
+
+    __tablename__ = "api_key_campaign"
+    key_id: int = Field(foreign_key="api_key.id", primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True, index=True)
 
 
 class DebtorLock(SQLModel, table=True):

@@ -19,6 +19,7 @@ from api.schemas import (
     TemplateUpdate,
 )
 from api.service import campaigns, templates
+from api.service.access import Caller
 from api.text_route import TextRoute
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=TextRoute)
@@ -29,12 +30,14 @@ Manager = Depends(require("manager"))
 Anyone = Depends(require("manager", "sender", "analyst"))
 
 
-@router.post("", status_code=201, dependencies=[Admin])
-def create_campaign(body: CampaignCreate, session: SessionDep) -> CampaignPublic:
-    """Create a campaign (admin)."""
+@router.post("", status_code=201)
+def create_campaign(
+    body: CampaignCreate, session: SessionDep, caller: Annotated[Caller, Admin]
+) -> CampaignPublic:
+    """Create a campaign (admin; a scoped admin's scope gains it)."""
     from datetime import UTC, datetime
 
-    return campaigns.create(session, body, datetime.now(UTC))
+    return campaigns.create(session, body, datetime.now(UTC), caller)
 
 
 @router.get("/{campaign}", dependencies=[Anyone])

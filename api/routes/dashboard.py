@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.auth import allow, role_of
+from api.auth import admit
 from api.deps import ContextDep, SessionDep
 from api.schemas import NO_NUL
 from api.service import dashboard
@@ -67,5 +67,5 @@ def campaign_dashboard(
     asks for one (or reads it from the URL fragment #key=…) and then loads the dashboard."""
     if "authorization" not in request.headers and "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(SHELL)
-    allow(role_of(request, session), "analyst", "manager")
+    admit(request, session, "analyst", "manager")
     return HTMLResponse(dashboard.build(session, ctx, campaign))

@@ -23,11 +23,13 @@ from api.schemas import (
     EventOut,
 )
 from api.service import analysis, decisions, events, idempotency
+from api.service.access import Caller
 from api.text_route import TextRoute
 
 router = APIRouter(tags=["decisions"], route_class=TextRoute)
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 Sender = Depends(require("sender"))
+SenderCaller = Annotated[Caller, Sender]
 Analyst = Depends(require("analyst"))
 
 
@@ -140,25 +142,32 @@ def decide_batch(
     )
 
 
-@router.get("/v1/decisions/{decision_id}", dependencies=[Depends(require("analyst", "sender"))])
+@router.get("/v1/decisions/{decision_id}")
 def read_decision(
-    decision_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], session: SessionDep
+    decision_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(require("analyst", "sender"))],
 ) -> dict[str, Any]:
     """The audit record of one decision (analyst, sender)."""
-    return analysis.audit(session, decision_id)
+    return analysis.audit(session, decision_id, caller)
 
 
-@router.post("/v1/events", status_code=202, dependencies=[Sender])
-def report_event(body: EventIn, session: SessionDep, ctx: ContextDep) -> EventOut:
-    """Report an open, click, pay or opt-out; idempotent on event_id (sender)."""
-    return events.record_one(session, ctx.catalog, body)
+@router.post("/v1/events", status_code=202)
+def report_event(
+    body: EventIn, session: SessionDep, ctx: ContextDep, caller: SenderCaller
+) -> EventOut:
+    """Report an open, click, pay or opt-out; idempotent on event_id within its campaign
+    (sender)."""
+    return events.record_one(session, ctx.catalog, body, caller)
 
 
-@router.post("/v1/events/batch", status_code=202, dependencies=[Sender])
-def report_events(body: EventBatchIn, session: SessionDep, ctx: ContextDep) -> EventBatchOut:
+@router.post("/v1/events/batch", status_code=202)
+def report_events(
+    body: EventBatchIn, session: SessionDep, ctx: ContextDep, caller: SenderCaller
+) -> EventBatchOut:
     """Many events; each succeeds or fails on its own (sender)."""
     check_batch_size(len(body.events), ctx.settings.max_batch, "events")
-    return EventBatchOut(results=events.record_batch(session, ctx.catalog, body.events))
+    return EventBatchOut(results=events.record_batch(session, ctx.catalog, body.events, caller))
 
 
 @router.get("/v1/campaigns/{campaign}/arms", dependencies=[Analyst])

@@ -1,6 +1,6 @@
 """Request and response bodies, one module per route family; the field names of PRODUCT.md
 are the contract. ``common`` (strict models, keys, locales, channels), ``campaigns``,
-``templates``, ``decisions``, ``events`` and ``arms``; this package is their one import."""
+``templates``, ``decisions``, ``events``, ``arms`` and ``keys``; this package is their one import."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from api.schemas.events import (
     EventResult,
     EventType,
 )
+from api.schemas.keys import KeyCreate, KeyCreated, KeyPublic, KeyRevoked
 from api.schemas.templates import (
     TEMPLATE_EXAMPLE,
     PreviewIn,
@@ -74,6 +75,10 @@ __all__ = [
     "EventResult",
     "EventType",
     "Key",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyPublic",
+    "KeyRevoked",
     "Locale",
     "Message",
     "PreviewIn",

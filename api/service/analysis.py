@@ -15,6 +15,7 @@ from sqlmodel import Session
 from api.errors import ApiError, not_found
 from api.schemas import ArmOut, ArmsOut
 from api.service import campaigns, evidence
+from api.service.access import SERVICE, Caller
 from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
@@ -130,10 +131,12 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     return ArmsOut(segment=segment, objective=objective, arms=result)
 
 
-def audit(session: Session, decision_id: str) -> dict[str, Any]:
-    """Everything a compliance officer asks about one decision."""
+def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[str, Any]:
+    """Everything a compliance officer asks about one decision (of a campaign the caller
+    sees: another's is answered as a decision that does not exist)."""
     decision = log.get_decision(session, decision_id=decision_id)
-    if decision is None:
+    visible = caller.sees(session, None if decision is None else decision.campaign_id)
+    if decision is None or not visible:  # the same work and answer either way
         raise not_found("decision", decision_id)
     campaign = catalog.get_campaign_by_id(session, campaign_id=decision.campaign_id)
     assert campaign is not None and campaign.id is not None  # a decision keeps its campaign

@@ -10,15 +10,19 @@ from sqlmodel import Session
 
 from api.errors import ApiError, not_found
 from api.schemas import CampaignCreate, CampaignPublic
+from api.service.access import SERVICE, Caller
 from bandit.eligibility import Cap, ContactRules
 from bandit.objectives import Objective
 from bandit.sequence import Cadence
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
-from templates_store import catalog
+from templates_store import catalog, keys
 from templates_store.models import Campaign
 
 
-def create(session: Session, body: CampaignCreate, now: datetime) -> CampaignPublic:
+def create(
+    session: Session, body: CampaignCreate, now: datetime, caller: Caller = SERVICE
+) -> CampaignPublic:
+    """A new campaign; created with a scoped key, the key's scope gains it."""
     settings = _standard_names(body.model_dump(mode="json"))
     settings["name"] = body.name or body.key
     try:
@@ -27,6 +31,9 @@ def create(session: Session, body: CampaignCreate, now: datetime) -> CampaignPub
         )
     except catalog.AlreadyExists as exc:
         raise ApiError(409, "campaign_exists", str(exc)) from exc
+    if caller.scoped:
+        assert campaign.id is not None
+        keys.add_to_scope(session, key_id=caller.key_id, campaign_id=campaign.id)
     session.commit()
     return public(session, campaign)
 

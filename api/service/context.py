@@ -50,6 +50,11 @@ class TtlCache:
             return hit[1]
         return None
 
+    def drop(self, key: Any) -> None:
+        """Forget ``key`` (e.g. a key revoked by this process)."""
+        with self._lock:
+            self._values.pop(key, None)
+
     def put(self, key: Any, value: Any) -> None:
         if self.seconds <= 0:
             return

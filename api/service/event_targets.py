@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.schemas import EventIn
+from api.service.access import SERVICE, Caller
 from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
 from bandit.channels import ALL_CHANNELS
@@ -26,12 +27,22 @@ class Lookups:
 
     session: Session
     catalog: CatalogCache
+    caller: Caller = SERVICE
     by_id: dict[int, CampaignConfig] = field(default_factory=dict)
-    decisions: dict[str, log.DecisionRef] = field(default_factory=dict)  # read ahead
+    decisions: dict[str, log.DecisionRef | None] = field(default_factory=dict)  # read ahead
+    visible: dict[int | str | None, bool] = field(default_factory=dict)  # by id, key
 
     def decision(self, decision_id: str) -> log.DecisionRef | None:
-        found = self.decisions.get(decision_id)
-        return found or log.decision_ref(self.session, decision_id=decision_id)
+        """The decision, if it exists and the caller sees its campaign (the same work and
+        answer for one of another campaign as for one that does not exist)."""
+        if decision_id in self.decisions:  # read ahead (None: it does not exist)
+            found = self.decisions[decision_id]
+        else:
+            found = log.decision_ref(self.session, decision_id=decision_id)
+        campaign_id = None if found is None else found.campaign_id
+        if campaign_id not in self.visible:
+            self.visible[campaign_id] = self.caller.sees(self.session, campaign_id)
+        return found if self.visible[campaign_id] else None
 
     def of_id(self, campaign_id: int) -> CampaignConfig:
         if campaign_id not in self.by_id:
@@ -39,6 +50,10 @@ class Lookups:
         return self.by_id[campaign_id]
 
     def of_key(self, key: str) -> CampaignConfig:
+        """The campaign ``key``; 404 when unknown or (the same answer) not the caller's."""
+        if key not in self.visible:
+            self.caller.check_campaign(self.session, key)
+            self.visible[key] = True
         for cfg in self.by_id.values():
             if cfg.key == key:
                 return cfg
@@ -136,14 +151,13 @@ def differences(
     return differs
 
 
-def conflict(event: EventIn, differs: list[str] | None = None) -> ApiError:
-    """The 409 for an event_id stored for another event (``differs``: how it differs, given
-    only within the campaign: another campaign's event is not described)."""
-    what = f" (it differs in {', '.join(differs)})" if differs else ""
+def conflict(event: EventIn, differs: list[str]) -> ApiError:
+    """The 409 for an event_id stored in the campaign for another event (``differs``: how
+    it differs)."""
     return ApiError(
         409,
         "event_id_conflict",
-        f"event_id {event.event_id!r} is already recorded for another event{what}; "
-        "send this event with a new event_id",
-        {"differs": differs} if differs else None,
+        f"event_id {event.event_id!r} is already recorded for another event (it differs in "
+        f"{', '.join(differs)}); send this event with a new event_id",
+        {"differs": differs},
     )

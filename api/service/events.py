@@ -1,8 +1,10 @@
-"""Events: idempotent on event_id, attributed by decision id or last touch, counted once.
+"""Events: idempotent on event_id within a campaign, attributed by decision id or last
+touch, counted once.
 
-Nothing is dropped silently: an event_id already stored is a ``duplicate`` only when this
-is the same event sent again (same campaign, type, decision or debtor, amount, channel),
-else a 409 ``event_id_conflict``; a last-touch event outside its window is stored ``late``;
+Nothing is dropped silently: an event_id already stored in the event's campaign is a
+``duplicate`` only when this is the same event sent again (same type, decision or debtor,
+amount, channel), else a 409 ``event_id_conflict``; an event_id used in another campaign is
+simply a new event here (nothing tells one campaign's caller of another's events); a last-touch event outside its window is stored ``late``;
 an opt-out is stored whenever it comes, with or without a decision. A pay in another
 currency than its campaign's counts as a pay, its amount stored but not summed (flag
 ``currency_mismatch``)."""
@@ -17,6 +19,7 @@ from sqlmodel import Session
 from api.currencies import is_currency
 from api.errors import ApiError
 from api.schemas import EventIn, EventOut, EventResult, assume_utc
+from api.service.access import SERVICE, Caller
 from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
 from api.service.event_targets import (
@@ -75,7 +78,8 @@ def record(
     now = datetime.now(UTC)
     occurred = _occurred(event, now)
     _check_currency(event)
-    stored = events_log.stored_event(session, event_id=event.event_id)
+    cfg, _ = named(event, known)  # 404 for a campaign or decision the caller does not see
+    stored = events_log.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
     if stored is not None:
         return _duplicate(event, stored, known)
     to = target(session, event, occurred, known)
@@ -89,7 +93,7 @@ def record(
     flags = _flags(event, to.cfg)
     status = _store(session, event, to, occurred, flags, now, counts)
     if status == "duplicate":  # stored meanwhile by a concurrent request: nothing was written
-        stored = events_log.stored_event(session, event_id=event.event_id)
+        stored = events_log.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
         assert stored is not None
         return _duplicate(event, stored, known)
     return EventOut(
@@ -139,12 +143,9 @@ def _store(
 
 
 def _duplicate(event: EventIn, stored: events_log.StoredEvent, known: Lookups) -> EventOut:
-    """The answer to an event whose event_id is stored: ``duplicate`` (with the stored
-    event's decision and flags) when it is the same event, else a 409. Another campaign's
-    event is never described (nor its decision shown)."""
-    cfg, decision = named(event, known)
-    if cfg.id != stored.campaign_id:
-        raise conflict(event)
+    """The answer to an event whose event_id is stored in its campaign: ``duplicate`` (with
+    the stored event's decision and flags) when it is the same event, else a 409."""
+    _, decision = named(event, known)
     differs = differences(event, stored, decision)
     if differs:
         raise conflict(event, differs)
@@ -156,8 +157,10 @@ def _duplicate(event: EventIn, stored: events_log.StoredEvent, known: Lookups) -
     )
 
 
-def record_one(session: Session, catalog: CatalogCache, event: EventIn) -> EventOut:
-    out = record(session, event, Lookups(session, catalog))
+def record_one(
+    session: Session, catalog: CatalogCache, event: EventIn, caller: Caller = SERVICE
+) -> EventOut:
+    out = record(session, event, Lookups(session, catalog, caller))
     session.commit()
     return out
 
@@ -174,7 +177,7 @@ def _lock_key(session: Session, event: EventIn, known: Lookups) -> str:
 
 
 def record_batch(
-    session: Session, catalog: CatalogCache, events: Sequence[EventIn]
+    session: Session, catalog: CatalogCache, events: Sequence[EventIn], caller: Caller = SERVICE
 ) -> list[EventResult]:
     """Each event succeeds or fails on its own: ``record`` makes every check (time, event id,
     decision, campaign, currency) before its first write, so a failing event leaves nothing
@@ -184,9 +187,10 @@ def record_batch(
     recorded in the order of their decisions' ids (the results keep the request's order;
     events of one decision keep theirs), and their opt-outs and statistics are written at
     the end, so concurrent batches take their locks in the same order and cannot deadlock."""
-    known = Lookups(session, catalog)
+    known = Lookups(session, catalog, caller)
     ids = [e.decision_id for e in events if e.decision_id is not None]
-    known.decisions = log.decision_refs(session, decision_ids=ids)  # one query, not one each
+    found = log.decision_refs(session, decision_ids=ids)  # one query, not one each
+    known.decisions = {i: found.get(i) for i in ids}
     keys = [_lock_key(session, event, known) for event in events]
     order = sorted(range(len(events)), key=lambda i: keys[i])
     counts = events_log.Counts()

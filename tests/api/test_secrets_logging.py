@@ -157,7 +157,7 @@ def test_keys_stay_out_of_logs_error_bodies_and_storage(
     # an unhandled error: logged with its traceback, answered without detail
     seen: dict[str, Any] = {}
 
-    def broken(session: Any, decision_id: str) -> Any:
+    def broken(session: Any, decision_id: str, *rest: Any) -> Any:
         seen["called"] = True
         raise RuntimeError(f"audit of {decision_id} failed")
 

@@ -81,7 +81,7 @@ def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str
             )
             session.commit()
             assert status == "accepted"
-            stored = events_log.stored_event(session, event_id="stop")
+            stored = events_log.stored_event(session, campaign_id=campaign_id, event_id="stop")
             assert stored is not None and (stored.decision_id, stored.channel) == (None, "*")
     finally:
         engine.dispose()
@@ -91,7 +91,9 @@ def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str
     engine = make_engine(database)
     try:
         with Session(engine) as session:
-            assert events_log.stored_event(session, event_id="stop") is None
+            assert (
+                events_log.stored_event(session, campaign_id=campaign_id, event_id="stop") is None
+            )
             left = session.exec(select(Event)).all()
             assert len(left) == len(rows) and all(e.debtor_id for e in left)
     finally:
