@@ -76,6 +76,7 @@ def _explain(code: str, key: str, debtor: Debtor, rules: ContactRules) -> str:
     first = rules.first_contact_template
     return {
         "inactive": f"template {template!r} is paused or retired",
+        "paused_guardrail": f"{key} was paused by a guardrail; resuming {template!r} lifts it",
         "no_consent": f"the debtor has no consent or address for {channel}",
         "opted_out": f"the debtor opted out of {channel}",
         "marketing_consent": f"{template!r} is marketing and the debtor has no marketing consent",

@@ -48,7 +48,8 @@ def rule_failures(
         for loc in {d.locale for d in debtors}
     }
     return {
-        "inactive": ~row(catalog.active),
+        "inactive": ~row(catalog.active) & ~row(catalog.guarded),
+        "paused_guardrail": row(catalog.guarded),
         "no_consent": by_channel(lambda d, c: c not in d.channels),
         "opted_out": by_channel(lambda d, c: c in d.opted_out),
         "marketing_consent": row(catalog.marketing) & ~column(d.marketing_consent for d in debtors),

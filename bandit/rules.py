@@ -20,7 +20,7 @@ BoolArray = NDArray[np.bool_]
 Reason = tuple[str, str, "datetime | None"]  # (code, detail, until)
 
 CODES: tuple[str, ...] = (
-    "inactive", "no_consent", "opted_out", "marketing_consent",
+    "inactive", "paused_guardrail", "no_consent", "opted_out", "marketing_consent",
     "locale_missing", "first_contact", "quiet_hours", "frequency_cap",
 )  # fmt: skip
 TIME_CODES = CODES[-2:]  # the reasons that time alone lifts
@@ -52,19 +52,27 @@ class ContactRules:
 @dataclass(frozen=True)
 class ArmCatalog:
     """The campaign's K arms, column-wise: template, channel, purpose is marketing, active (not
-    paused or retired), and the locales with a rendition for the arm's (template, channel)."""
+    paused or retired), the locales with a rendition for the arm's (template, channel), and
+    stopped by a guardrail (``guarded``; empty: none is)."""
 
     templates: tuple[str, ...]
     channels: tuple[str, ...]
     marketing: tuple[bool, ...]
     active: tuple[bool, ...]
     locales: tuple[frozenset[str], ...]
+    guarded: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.guarded:
+            object.__setattr__(self, "guarded", (False,) * len(self.templates))
         columns = (self.templates, self.channels, self.marketing, self.active, self.locales)
         if len({len(column) for column in columns}) > 1:
             lengths = [len(column) for column in columns]
             raise ValueError(f"templates, channels, marketing, active, locales differ: {lengths}")
+        if len(self.guarded) != len(self.templates):
+            raise ValueError(
+                f"guarded has {len(self.guarded)} arms, templates {len(self.templates)}"
+            )
         unknown = sorted(set(self.channels) - set(CHANNELS))
         if unknown:
             raise ValueError(f"unknown channels {unknown}: use {', '.join(CHANNELS)}")

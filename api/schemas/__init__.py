@@ -10,6 +10,7 @@ from api.schemas.campaigns import (
     CampaignPublic,
     CapIn,
     ControlIn,
+    GuardrailIn,
     QuietHours,
     Windows,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "EventOut",
     "EventResult",
     "EventType",
+    "GuardrailIn",
     "Key",
     "Locale",
     "Message",

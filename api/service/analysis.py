@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError, not_found
 from api.schemas import ArmOut, ArmsOut
-from api.service import campaigns, evidence
+from api.service import campaigns, evidence, guardrails
 from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
@@ -26,6 +26,7 @@ from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
 from templates_store import catalog, events_log, log, statistics
+from templates_store import guardrails as guardrails_store
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision
 
@@ -102,6 +103,7 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
         for name in t:
             t[name] += getattr(r, name)
     pending = ev.stats.pending.sum(axis=(0, 2))
+    guarded = guardrails.arm_figures(session, cfg, infos)
     result = []
     for j, a in enumerate(infos):
         t = totals.get(a.arm_id, {})
@@ -125,6 +127,7 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
                 p_best=float(summary.p_best[j]),
                 expected_loss=None if np.isnan(loss) else loss,
                 allocation=float(allocation[j]),
+                guardrail=guarded.get(a.arm_id),
             )
         )
     return ArmsOut(segment=segment, objective=objective, arms=result)
@@ -146,6 +149,18 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
         else None
     )
     reasons = _reasons(session, decision, cfg, infos) if infos else {}
+    rows = guardrails_store.lifecycle(session, campaign_id=cfg.id)
+    paused = guardrails.latest_pauses(rows)
+    for a in infos:  # the arms a guardrail had stopped when the decision was made
+        if a.arm_id in paused and a.key in decision.audit.get("paused_guardrail", []):
+            figures = paused[a.arm_id]
+            detail = (
+                f"paused by its {figures['outcome']} guardrail at {figures['at'].isoformat()}: "
+                f"{figures['count']} in {figures['sends']} sends, P(rate > "
+                f"{figures['max_rate']:g}) = {figures['p_exceed']:.3f}"
+            )
+            pause = {"code": "paused_guardrail", "detail": detail, "guardrail": figures}
+            reasons[a.key] = [pause, *reasons.get(a.key, [])]
     return {
         "decision_id": decision.id,
         "campaign": campaign.key,
@@ -220,7 +235,10 @@ def _reasons(
     time (template status aside: the arms are judged as if active, since their status may
     have changed since), and the variables the request lacked for it."""
     debtor_then = _debtor_then(session, decision, cfg, infos)
-    everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
+    every = tuple(True for _ in infos)
+    everything_active = replace(
+        arm_catalog(infos), active=every, guarded=tuple(not t for t in every)
+    )
     found = eligibility(everything_active, cfg.rules, debtor_then, decision.decided_at).exclusions
     inputs = decision.audit
     if "variables" in inputs:  # the names the request gave (recorded since they count)

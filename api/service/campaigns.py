@@ -11,6 +11,7 @@ from sqlmodel import Session
 from api.errors import ApiError, not_found
 from api.schemas import CampaignCreate, CampaignPublic
 from bandit.eligibility import Cap, ContactRules
+from bandit.guardrails import Guardrail
 from bandit.objectives import Objective
 from bandit.sequence import Cadence
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
@@ -95,6 +96,17 @@ class CampaignConfig:
     @property
     def cap_days(self) -> float:
         return max((c.days for c in self.rules.caps), default=0.0)
+
+    @property
+    def guardrails(self) -> tuple[Guardrail, ...]:
+        return tuple(Guardrail(g.outcome, g.max_rate) for g in self.settings.guardrails)
+
+    @property
+    def protected_templates(self) -> frozenset[str]:
+        """Templates a guardrail flags but never pauses: the first-contact and control."""
+        control = self.settings.control
+        named = (self.rules.first_contact_template, control.template if control else None)
+        return frozenset(t for t in named if t is not None)
 
     @property
     def cadence(self) -> Cadence:

@@ -34,7 +34,7 @@ from bandit.sequence import (
 )
 from bandit.variables import Needs, variables_mask
 from templates_store import history, locks, log
-from templates_store.catalog import ArmInfo
+from templates_store.catalog import GUARDRAIL_PAUSED, ArmInfo
 from templates_store.templating import Rendition, needed_variables
 
 EARLIEST_BACKFILL = timedelta(days=5 * 365)
@@ -72,6 +72,7 @@ def arm_catalog(arms: Sequence[ArmInfo]) -> ArmCatalog:
         marketing=tuple(a.purpose == "marketing" for a in arms),
         active=tuple(a.status == "active" for a in arms),
         locales=tuple(a.locales for a in arms),
+        guarded=tuple(a.status == GUARDRAIL_PAUSED for a in arms),
     )
 
 
