@@ -11,6 +11,7 @@ from datetime import datetime, time
 import numpy as np
 from numpy.typing import NDArray
 
+from bandit.addresses import Conversation, about
 from bandit.caps import Cap
 from bandit.channels import CHANNELS
 from bandit.days import micros
@@ -21,9 +22,10 @@ Reason = tuple[str, str, "datetime | None"]  # (code, detail, until)
 
 CODES: tuple[str, ...] = (
     "inactive", "paused_guardrail", "no_consent", "opted_out", "marketing_consent",
-    "locale_missing", "first_contact", "quiet_hours", "frequency_cap",
+    "locale_missing", "first_contact", "address_opted_out", "workplace_email",
+    "quiet_hours", "frequency_cap", "after_conversation",
 )  # fmt: skip
-TIME_CODES = CODES[-2:]  # the reasons that time alone lifts
+TIME_CODES = CODES[-3:]  # the reasons that time alone lifts
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Contact:
     at: datetime
     channel: str
     template: str
+    debt_id: str | None = None  # the debt it was about (None: unknown, any debt)
 
     def __post_init__(self) -> None:
         micros(self.at)
@@ -100,7 +103,10 @@ class Contact:
 
 @dataclass(frozen=True)
 class Debtor:
-    """What eligibility needs to know about one debtor, including past sends (any order)."""
+    """What eligibility needs to know about one debtor, including past sends (any order);
+    for Regulation F (``bandit.addresses``): the debt decided about (None: any), the addresses
+    given per channel (in order, normal form) and those opted out, the telephone
+    conversations, and whether email goes to a workplace without the debtor's consent."""
 
     channels: frozenset[str]
     timezone: str
@@ -109,9 +115,23 @@ class Debtor:
     opted_out: frozenset[str] = frozenset()
     jurisdiction: str | None = None
     history: tuple[Contact, ...] = ()
+    debt_id: str | None = None
+    addresses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    opted_addresses: frozenset[tuple[str, str]] = frozenset()
+    conversations: tuple[Conversation, ...] = ()
+    workplace_email: bool = False  # email goes to a workplace without the debtor's consent
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # as caps say it
+
+    @property
+    def address_map(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.addresses)
+
+    @property
+    def debt_history(self) -> tuple[Contact, ...]:
+        """The contacts about the debt decided about (every one without a debt on a side)."""
+        return tuple(c for c in self.history if about(self.debt_id, c.debt_id))
 
 
 @dataclass(frozen=True)
