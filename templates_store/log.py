@@ -226,6 +226,7 @@ class Contact:
     at: datetime
     channel: str
     template: str
+    debt_id: str | None = None
 
 
 _CONTACTS = (

@@ -166,7 +166,7 @@ class Event(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     decision_id: str | None = Field(default=None, foreign_key="decision.id", index=True)
     debtor_id: str = Field(max_length=200)
-    type: str = Field(max_length=10)
+    type: str = Field(max_length=20)
     channel: str | None = Field(default=None, max_length=10)
     address: str | None = Field(default=None, max_length=320)  # an opt-out's one address
     occurred_at: datetime = _utc(nullable=False)

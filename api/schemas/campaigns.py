@@ -35,6 +35,9 @@ class CapIn(Strict):
     max: int = Field(ge=0, le=1000)
     days: float = Field(gt=0, le=365, allow_inf_nan=False)
     jurisdiction: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
+    per: Literal["debtor", "debt"] = Field(
+        "debtor", description="count every contact of the debtor, or only those about the debt"
+    )
 
 
 class ControlIn(Strict):

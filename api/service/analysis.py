@@ -19,6 +19,7 @@ from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import arm_catalog, arm_needs, debtor
+from bandit.addresses import Conversation
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.log_cells import neutralise
@@ -198,7 +199,7 @@ def _debtor_then(
     first = cfg.rules.first_contact_template
     stored = inputs.get("contacts")
     if stored is not None:
-        contacts = [Contact(datetime.fromisoformat(t), c, k) for t, c, k in stored]
+        contacts = [Contact(datetime.fromisoformat(t), c, k, *debt) for t, c, k, *debt in stored]
         first_sent = False  # recorded as counted: a stand-in is already among them
     else:
         since = at - timedelta(days=cfg.cap_days)
@@ -225,6 +226,14 @@ def _debtor_then(
         contacts=contacts,
         first=first,
         first_sent=first_sent,
+        debt_id=inputs.get("debt_id"),
+        addresses=[(c, tuple(given)) for c, given in inputs.get("addresses", {}).items()],
+        opted_addresses=[(c, a) for c, a in inputs.get("opted_addresses", [])],
+        conversations=[
+            Conversation(datetime.fromisoformat(t), debt)
+            for t, debt in inputs.get("conversations", [])
+        ],
+        workplace_email=bool(inputs.get("workplace_email_blocked", False)),
     )
 
 

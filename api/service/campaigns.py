@@ -125,7 +125,7 @@ def config(campaign: Campaign) -> CampaignConfig:
     rules = ContactRules(
         quiet_start=_time(quiet.start) if quiet else time(0, 0),
         quiet_end=_time(quiet.end) if quiet else time(0, 0),
-        caps=tuple(Cap(c.channel, c.max, c.days, c.jurisdiction) for c in settings.caps),
+        caps=tuple(Cap(c.channel, c.max, c.days, c.jurisdiction, c.per) for c in settings.caps),
         first_contact_template=settings.first_contact_template,
         fallback_locale=settings.fallback_locale,
     )

@@ -20,6 +20,7 @@ from api.schemas import DecideIn, DecideOut, Message, Reason
 from api.service import allocations, evidence, messages, sequences, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
+from bandit.addresses import eligible_addresses
 from bandit.days import day_of
 from bandit.decide import BatchDecision
 from bandit.eligibility import Debtor, eligibility
@@ -121,7 +122,10 @@ def _decide_sendable(
         snapshot_id = _snapshot_id(p, policy, n, p.times[i], written)
         decision = _decision(p, items[i], int(i), arm, rendition, message, out, n, snapshot_id)
         written.add(decision, p)
-        results[i] = _sent(decision, arm, p.segments[i], message, p.histories[i])
+        usable = eligible_addresses(
+            arm.channel, p.debtors[i].address_map, p.debtors[i].opted_addresses
+        )
+        results[i] = _sent(decision, arm, p.segments[i], message, p.histories[i], usable)
     log.record_snapshots(session, snapshots=written.snapshots)
     log.record_decisions(session, decisions=written.decisions, weights=written.weights)
     return policy.remember(ctx)
@@ -240,6 +244,7 @@ def _decision(
         day=day_of(at),
         touch=int(p.histories[i]["touch"] or 1),
         case_id=item.case_id,
+        debt_id=item.debt_id,
     )
 
 
@@ -249,6 +254,7 @@ def _sent(
     segment: str,
     message: RenderedMessage,
     history: History,
+    addresses: tuple[str, ...] | None,
 ) -> DecideOut:
     """The answer of a send, built from values this module made itself: no validation."""
     return DecideOut.model_construct(
@@ -257,6 +263,7 @@ def _sent(
         template=arm.template,
         version=arm.version,
         channel=arm.channel,
+        address=addresses[0] if addresses else None,
         locale=decision.locale,
         arm=arm.key,
         segment=segment,
@@ -291,9 +298,16 @@ def _audit(
         "jurisdiction": debtor.jurisdiction,
         "attributes": item.attributes,
         # the contacts the caps and the first-contact rule counted, later ones included
-        "contacts": [[c.at.isoformat(), c.channel, c.template] for c in debtor.history],
+        "contacts": [[c.at.isoformat(), c.channel, c.template, c.debt_id] for c in debtor.history],
         "variables": sorted(item.variables),  # names only (bandit.variables)
         "history": history,  # the history attributes the decision saw (bandit.sequence)
         "case_id": item.case_id,
         "paused_guardrail": [a.key for a in arms if a.status == GUARDRAIL_PAUSED],
+        # Regulation F (bandit.addresses): what its rules saw
+        "debt_id": debtor.debt_id,
+        "addresses": {c: list(given) for c, given in debtor.addresses},
+        "opted_addresses": sorted([c, a] for c, a in debtor.opted_addresses),
+        "conversations": [[c.at.isoformat(), c.debt_id] for c in debtor.conversations],
+        "workplace_email": item.workplace_email,
+        "workplace_email_blocked": debtor.workplace_email,
     }

@@ -9,7 +9,8 @@ Create Date: 2026-12-05 14:40:00.000000
 evidence counts from the latest resume); ``arm_lifecycle`` keeps each pause, flag and resume
 with its figures; ``decision`` gains ``debt_id`` and the index of an arm's sends by time;
 ``event`` gains ``address`` (an opt-out of one address), remembered in ``address_opt_out``.
-Nothing existing changes: old arms have no pause, old decisions no debt.
+``event.type`` widens to 20 characters (``conversation``). Nothing existing changes: old arms
+have no pause, old decisions no debt. Downgrade deletes complaint and conversation events.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def upgrade() -> None:
     op.add_column("decision", sa.Column("debt_id", sqlmodel.sql.sqltypes.AutoString(length=200)))
     op.create_index("ix_decision_arm", "decision", ["arm_id", "decided_at"])
     op.add_column("event", sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=320)))
+    # "conversation" is longer than the 10 characters the event types had so far (nothing
+    # references event rows, so SQLite's batch mode may copy the table)
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.alter_column(
+            "type",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=10),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=20),
+            existing_nullable=False,
+        )
     op.create_table(
         "address_opt_out",
         sa.Column("campaign_id", sa.Integer(), nullable=False),
@@ -62,9 +72,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # the event types 0007 did not know (complaint, conversation) go with the downgrade
+    op.execute("DELETE FROM event WHERE type IN ('complaint', 'conversation')")
     op.drop_index("ix_arm_lifecycle_campaign_id", table_name="arm_lifecycle")
     op.drop_table("arm_lifecycle")
     op.drop_table("address_opt_out")
+    with op.batch_alter_table("event", schema=None) as batch_op:
+        batch_op.alter_column(
+            "type",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=20),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=10),
+            existing_nullable=False,
+        )
     op.drop_column("event", "address")
     op.drop_index("ix_decision_arm", table_name="decision")
     op.drop_column("decision", "debt_id")
