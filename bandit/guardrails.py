@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from scipy import stats
+
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 GUARDED_OUTCOMES: tuple[str, ...] = ("opt_out", "complaint")
 THRESHOLD = 0.95  # P(rate > max_rate) above which an arm is stopped
@@ -46,6 +51,13 @@ def p_exceed(rail: Guardrail, sends: int, count: int) -> float:
     """P(rate > max_rate) under the posterior."""
     a, b = posterior(rail, sends, count)
     return float(min(max(stats.beta.sf(rail.max_rate, a, b), 0.0), 1.0))
+
+
+def breached_many(rail: Guardrail, sends: IntArray, counts: IntArray) -> BoolArray:
+    """``read(rail, s, c).breached`` for arrays of sends and counts at once (the simulator)."""
+    a = 1.0 + counts
+    b = 1.0 / rail.max_rate + np.maximum(sends - counts, 0)
+    return np.asarray(stats.beta.sf(rail.max_rate, a, b) > THRESHOLD, dtype=np.bool_)
 
 
 def interval(rail: Guardrail, sends: int, count: int, level: float = 0.95) -> tuple[float, float]:

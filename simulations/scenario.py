@@ -90,6 +90,14 @@ class CapSpec(_Model):
         return self
 
 
+class GuardrailSpec(_Model):
+    """A guardrail as in the API (``bandit.guardrails.Guardrail``); the simulated debtors
+    opt out (an arm's ``opt_out`` rate) but never complain, so ``opt_out`` only."""
+
+    outcome: Literal["opt_out"]
+    max_rate: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
 class CampaignSpec(_Model):
     """The campaign options the learning policies run with (as in ``POST /v1/campaigns``)."""
 
@@ -108,6 +116,7 @@ class CampaignSpec(_Model):
     min_days_between: Annotated[float, Field(ge=0.0)] | None = None
     max_touches: Annotated[int, Field(ge=1)] | None = None
     caps: list[CapSpec] = Field(default_factory=list)
+    guardrails: list[GuardrailSpec] = Field(default_factory=list, max_length=1)
 
     @field_validator("buckets")
     @classmethod
@@ -291,7 +300,9 @@ def _population_checks(sc: Scenario) -> list[str]:
     """[population] replaces daily_volume; the version 2 fields need it."""
     if sc.population is None:
         problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
-        for field in ("segment_by", "buckets", "min_days_between", "max_touches", "caps"):
+        for field in (
+            "segment_by", "buckets", "min_days_between", "max_touches", "caps", "guardrails"
+        ):  # fmt: skip
             if getattr(sc.campaign, field) not in (None, [], {}):
                 problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
         for i, arm in enumerate(sc.arms):
