@@ -6,11 +6,22 @@ simulation). Vectorised over repetitions and arms."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from bandit.guardrails import Guardrail, breached_many
 from bandit.stats import BoolArray, FloatArray, IntArray
+
+
+class GuardrailSpec(BaseModel):
+    """A ``[campaign]`` guardrail as in the API; simulated debtors opt out (an arm's
+    ``opt_out`` rate) but never complain, so ``opt_out`` only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    outcome: Literal["opt_out"]
+    max_rate: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class ArmGuards:

@@ -30,6 +30,7 @@ from bandit.channels import Channel
 from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
 from bandit.sequence import condition_problems
 from simulations.generate import GeneratorSpec, expand
+from simulations.guardrails import GuardrailSpec
 
 DEFAULT = "default"
 
@@ -88,14 +89,6 @@ class CapSpec(_Model):
     def _is_a_cap(self) -> CapSpec:
         Cap(self.channel, self.max, self.days)  # raises ValueError with a readable message
         return self
-
-
-class GuardrailSpec(_Model):
-    """A guardrail as in the API (``bandit.guardrails.Guardrail``); the simulated debtors
-    opt out (an arm's ``opt_out`` rate) but never complain, so ``opt_out`` only."""
-
-    outcome: Literal["opt_out"]
-    max_rate: Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class CampaignSpec(_Model):
@@ -300,9 +293,8 @@ def _population_checks(sc: Scenario) -> list[str]:
     """[population] replaces daily_volume; the version 2 fields need it."""
     if sc.population is None:
         problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
-        for field in (
-            "segment_by", "buckets", "min_days_between", "max_touches", "caps", "guardrails"
-        ):  # fmt: skip
+        v2 = ("segment_by", "buckets", "min_days_between", "max_touches", "caps", "guardrails")
+        for field in v2:
             if getattr(sc.campaign, field) not in (None, [], {}):
                 problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
         for i, arm in enumerate(sc.arms):
