@@ -92,7 +92,7 @@ def arm_figures(
         out[arm.arm_id] = {
             **_figures(chosen),
             "breached": chosen.breached,
-            "rate_low_high": _interval(rails[chosen.outcome], chosen),
+            "interval": _interval(rails[chosen.outcome], chosen),
             "all": [{**_figures(r), "breached": r.breached} for r in mine],
             "last_action": _action(latest.get(arm.arm_id)),
         }
