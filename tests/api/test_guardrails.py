@@ -61,6 +61,10 @@ def test_an_arm_that_makes_people_opt_out_is_paused_until_resumed(api: Api) -> N
     assert last["action"] == "paused_guardrail" and last["outcome"] == "opt_out"
     assert last["count"] == paused_after and last["p_exceed"] > 0.95
     assert _arms(api)["firm:voice"]["status"] == "active"  # only the arm, not its template
+    page = api.get("/v1/campaigns/loans/dashboard", "manager")
+    assert page.status_code == 200
+    panel = page.text.split("<h2>Guardrails</h2>")[1].split("<h2>")[0]
+    assert "firm:sms" in panel and "paused_guardrail" in panel and "2.00%" in panel
     # never chosen again: every later decision goes to friendly, and the audit says why
     later = _decide_many(api, 20, iso(DAY + timedelta(hours=2)), prefix="later")
     assert later and {d["template"] for d in later} == {"friendly"}
