@@ -134,7 +134,8 @@ def differences(
     channel = opt_out_channel(event) or (decision.channel if decision is not None else None)
     if event.type == "opt_out" == stored.type and channel != stored.channel:
         differs.append("channel")
-    if event.address is not None and normal_address(event.address) != stored.address:
+    address = normal_address(event.address) if event.address is not None else None
+    if event.type == "opt_out" == stored.type and address != stored.address:
         differs.append("address")
     return differs
 

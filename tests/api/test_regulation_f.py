@@ -93,6 +93,8 @@ def test_an_opt_out_of_one_address_leaves_the_others(api: Api) -> None:
     assert api.post("/v1/events", "sender", again).json()["status"] == "duplicate"
     clash = api.post("/v1/events", "sender", {**again, "address": "+15550100101"})
     assert clash.status_code == 409 and clash.json()["error"]["details"]["differs"] == ["address"]
+    bare = api.post("/v1/events", "sender", {k: v for k, v in again.items() if k != "address"})
+    assert bare.status_code == 409 and bare.json()["error"]["details"]["differs"] == ["address"]
     second = _decide(api, channels=["sms"], addresses=phones, at=iso(DAY + timedelta(hours=2)))
     assert (second["send"], second["address"]) == (True, "+15550100101")
     # by debtor, naming the channel and the last address: the channel has nothing left
