@@ -21,20 +21,26 @@ from bandit.channels import ALL_CHANNELS, CHANNELS
 from bandit.vocabulary import jurisdiction as place
 
 MAX_CAP_DAYS = 36525.0
+PER = ("debtor", "debt")
 _US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class Cap:
     """At most ``max`` contacts in any rolling window of ``days`` days on ``channel`` ("*": all
-    channels together), for debtors of ``jurisdiction`` only (None: everyone)."""
+    channels together), for debtors of ``jurisdiction`` only (None: everyone), counting every
+    contact of the debtor (``per`` "debtor") or only those about the decision's debt ("debt":
+    Regulation F's 7 calls in 7 days is per debt)."""
 
     channel: str
     max: int
     days: float
     jurisdiction: str | None = None
+    per: str = "debtor"
 
     def __post_init__(self) -> None:
+        if self.per not in PER:
+            raise ValueError(f"cap per must be one of {', '.join(PER)}, got {self.per!r}")
         if self.channel != ALL_CHANNELS and self.channel not in CHANNELS:
             allowed = ", ".join(CHANNELS)
             raise ValueError(f"cap channel must be one of {allowed} or '*', got {self.channel!r}")

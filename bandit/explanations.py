@@ -5,11 +5,13 @@ Pure: ``now`` is an argument."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from bandit.addresses import CALL_CHANNEL, conversation_until
 from bandit.caps import Cap, contact_times, free_at, peak
 from bandit.channels import ALL_CHANNELS, CHANNELS
 from bandit.days import instant, micros
@@ -27,9 +29,11 @@ from bandit.rules import (
 )
 from bandit.vocabulary import resolve_locale
 
+Times = Callable[[Cap], list[int]]  # the sorted contact times a cap counts
+
 
 def _wait(
-    rules: ContactRules, zone: ZoneInfo, times: dict[str, list[int]], caps: list[Cap], now: int
+    rules: ContactRules, zone: ZoneInfo, times: Times, caps: list[Cap], now: int
 ) -> int | None:
     """Earliest instant >= ``now`` outside quiet hours and within every cap (None: never)."""
     t = now
@@ -39,7 +43,7 @@ def _wait(
             return None
         start = t = micros(opens)
         for cap in caps:
-            free = free_at(times.get(cap.channel, []), cap, t)
+            free = free_at(times(cap), cap, t)
             if free is None:
                 return None
             t = free
@@ -48,13 +52,11 @@ def _wait(
     return None
 
 
-def _cap_reasons(
-    caps: list[Cap], times: dict[str, list[int]], channel: str, now: int
-) -> list[Reason]:
+def _cap_reasons(caps: list[Cap], times: Times, channel: str, now: int) -> list[Reason]:
     """A frequency_cap reason for each cap that a send on ``channel`` now would break."""
     reasons: list[Reason] = []
     for cap in caps:
-        column = times.get(cap.channel, [])
+        column = times(cap)
         count = peak(column, cap.window_us, now)
         if count < cap.max:
             continue
@@ -62,6 +64,7 @@ def _cap_reasons(
         until = None if free is None else instant(free)
         what = f"{channel} contacts" if cap.channel != ALL_CHANNELS else "contacts on all channels"
         where = f" ({cap.jurisdiction})" if cap.jurisdiction else ""
+        where += " about this debt" if cap.per == "debt" else ""
         when = "this cap allows none" if until is None else f"next at {until.isoformat()}"
         detail = f"{count} of {cap.max} {what} allowed in {cap.days:g} days{where} already made"
         reasons.append(("frequency_cap", f"{detail}; {when}", until))
@@ -76,11 +79,15 @@ def _explain(code: str, key: str, debtor: Debtor, rules: ContactRules) -> str:
     first = rules.first_contact_template
     return {
         "inactive": f"template {template!r} is paused or retired",
+        "paused_guardrail": f"{key} was paused by a guardrail; resuming {template!r} lifts it",
         "no_consent": f"the debtor has no consent or address for {channel}",
         "opted_out": f"the debtor opted out of {channel}",
         "marketing_consent": f"{template!r} is marketing and the debtor has no marketing consent",
         "locale_missing": f"{key} has no rendition in {debtor.locale!r} {other}",
         "first_contact": f"the first-contact template {first!r} has not been sent to the debtor",
+        "address_opted_out": f"every {channel} address given for the debtor has opted out",
+        "workplace_email": "the email address is at the debtor's workplace and the debtor has "
+        "not consented to email there (attributes.workplace_email_consent)",
     }[code]
 
 
@@ -99,8 +106,21 @@ def eligibility(
     when = "never" if quiet_until is None else quiet_until.isoformat()
     detail = f"{local:%H:%M} in {debtor.timezone} is within quiet hours {window}; next at {when}"
     quiet: Reason = ("quiet_hours", detail, quiet_until)
-    times = contact_times([(c.channel, micros(c.at)) for c in debtor.history])
+    every = contact_times([(c.channel, micros(c.at)) for c in debtor.history])
+    debt = contact_times([(c.channel, micros(c.at)) for c in debtor.debt_history])
+
+    def times(cap: Cap) -> list[int]:
+        return (debt if cap.per == "debt" else every).get(cap.channel, [])
+
     caps = {c: [cap for cap in rules.caps if cap.applies(c, debtor.jurisdiction)] for c in CHANNELS}
+    talked = conversation_until(debtor.conversations, debtor.debt_id, instant(now_us))
+    after: Reason | None = None
+    if talked is not None:
+        detail = (
+            "a telephone conversation about this debt took place in the last 7 days; "
+            f"no call about it before {talked.isoformat()}"
+        )
+        after = ("after_conversation", detail, talked)
     capped = {c: _cap_reasons(caps[c], times, c, now_us) for c in set(catalog.channels)}
     exclusions: list[Exclusion] = []
     waiting: set[str] = set()
@@ -112,12 +132,22 @@ def eligibility(
         ]
         found += [quiet] if fails["quiet_hours"][0, k] else []
         found += capped[channel] if fails["frequency_cap"][0, k] else []
+        found += [after] if after is not None and fails["after_conversation"][0, k] else []
         exclusions.extend(Exclusion(code, key, channel, d, until) for code, d, until in found)
         if found and all(until is not None for _, _, until in found):
             waiting.add(channel)
     next_at: datetime | None = None
     if not mask.any():
-        waits = [_wait(rules, zone, times, caps[c], now_us) for c in sorted(waiting)]
+        waits = [
+            _wait(
+                rules,
+                zone,
+                times,
+                caps[c],
+                max(now_us, micros(talked)) if talked and c == CALL_CHANNEL else now_us,
+            )
+            for c in sorted(waiting)
+        ]
         known = [w for w in waits if w is not None]
         next_at = instant(min(known)) if known else None
     fallback = rules.fallback_locale

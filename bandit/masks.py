@@ -10,6 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
+from bandit.addresses import CALL_CHANNEL, conversation_until, eligible_addresses
 from bandit.caps import caps_ok
 from bandit.channels import CHANNELS
 from bandit.days import EPOCH, MICROSECOND, instant, micros
@@ -48,21 +49,52 @@ def rule_failures(
         for loc in {d.locale for d in debtors}
     }
     return {
-        "inactive": ~row(catalog.active),
+        "inactive": ~row(catalog.active) & ~row(catalog.guarded),
+        "paused_guardrail": row(catalog.guarded),
         "no_consent": by_channel(lambda d, c: c not in d.channels),
         "opted_out": by_channel(lambda d, c: c in d.opted_out),
         "marketing_consent": row(catalog.marketing) & ~column(d.marketing_consent for d in debtors),
         "locale_missing": _bools((missing[d.locale] for d in debtors), n, k),
         "first_contact": row(first is not None and t != first for t in catalog.templates)
         & ~column(any(c.template == first for c in d.history) for d in debtors),
+        "address_opted_out": by_channel(
+            lambda d, c: (
+                bool(d.addresses) and eligible_addresses(c, d.address_map, d.opted_addresses) == ()
+            )
+        ),
+        "workplace_email": by_channel(lambda d, c: c == "email" and d.workplace_email),
         "quiet_hours": column(rules.is_quiet(zones[d.timezone]) for d in debtors),
-        "frequency_cap": ~caps_ok(
-            rules.caps,
-            [[(c.channel, (c.at - EPOCH) // MICROSECOND) for c in d.history] for d in debtors],
-            [d.jurisdiction for d in debtors],
-            now,
+        "frequency_cap": (
+            _capped(rules, debtors, now, "debtor") | _capped(rules, debtors, now, "debt")
         )[:, arm_channel],
+        "after_conversation": by_channel(
+            lambda d, c: (
+                c == CALL_CHANNEL
+                and bool(d.conversations)
+                and conversation_until(d.conversations, d.debt_id, utc_now) is not None
+            )
+        ),
     }
+
+
+def _capped(rules: ContactRules, debtors: Sequence[Debtor], now: int, per: str) -> BoolArray:
+    """(N, C) where a contact on the channel now would break a cap counted ``per`` debtor or
+    per debt (then only the contacts about the decision's debt count)."""
+    caps = [cap for cap in rules.caps if cap.per == per]
+    if not caps:
+        return np.zeros((len(debtors), len(CHANNELS)), dtype=np.bool_)
+    return ~caps_ok(
+        caps,
+        [
+            [
+                (c.channel, (c.at - EPOCH) // MICROSECOND)
+                for c in (d.history if per == "debtor" else d.debt_history)
+            ]
+            for d in debtors
+        ],
+        [d.jurisdiction for d in debtors],
+        now,
+    )
 
 
 def failures(

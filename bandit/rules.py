@@ -11,6 +11,7 @@ from datetime import datetime, time
 import numpy as np
 from numpy.typing import NDArray
 
+from bandit.addresses import Conversation, about
 from bandit.caps import Cap
 from bandit.channels import CHANNELS
 from bandit.days import micros
@@ -20,10 +21,11 @@ BoolArray = NDArray[np.bool_]
 Reason = tuple[str, str, "datetime | None"]  # (code, detail, until)
 
 CODES: tuple[str, ...] = (
-    "inactive", "no_consent", "opted_out", "marketing_consent",
-    "locale_missing", "first_contact", "quiet_hours", "frequency_cap",
+    "inactive", "paused_guardrail", "no_consent", "opted_out", "marketing_consent",
+    "locale_missing", "first_contact", "address_opted_out", "workplace_email",
+    "quiet_hours", "frequency_cap", "after_conversation",
 )  # fmt: skip
-TIME_CODES = CODES[-2:]  # the reasons that time alone lifts
+TIME_CODES = CODES[-3:]  # the reasons that time alone lifts
 
 
 @dataclass(frozen=True)
@@ -52,19 +54,27 @@ class ContactRules:
 @dataclass(frozen=True)
 class ArmCatalog:
     """The campaign's K arms, column-wise: template, channel, purpose is marketing, active (not
-    paused or retired), and the locales with a rendition for the arm's (template, channel)."""
+    paused or retired), the locales with a rendition for the arm's (template, channel), and
+    stopped by a guardrail (``guarded``; empty: none is)."""
 
     templates: tuple[str, ...]
     channels: tuple[str, ...]
     marketing: tuple[bool, ...]
     active: tuple[bool, ...]
     locales: tuple[frozenset[str], ...]
+    guarded: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.guarded:
+            object.__setattr__(self, "guarded", (False,) * len(self.templates))
         columns = (self.templates, self.channels, self.marketing, self.active, self.locales)
         if len({len(column) for column in columns}) > 1:
             lengths = [len(column) for column in columns]
             raise ValueError(f"templates, channels, marketing, active, locales differ: {lengths}")
+        if len(self.guarded) != len(self.templates):
+            raise ValueError(
+                f"guarded has {len(self.guarded)} arms, templates {len(self.templates)}"
+            )
         unknown = sorted(set(self.channels) - set(CHANNELS))
         if unknown:
             raise ValueError(f"unknown channels {unknown}: use {', '.join(CHANNELS)}")
@@ -85,6 +95,7 @@ class Contact:
     at: datetime
     channel: str
     template: str
+    debt_id: str | None = None  # the debt it was about (None: unknown, any debt)
 
     def __post_init__(self) -> None:
         micros(self.at)
@@ -92,7 +103,10 @@ class Contact:
 
 @dataclass(frozen=True)
 class Debtor:
-    """What eligibility needs to know about one debtor, including past sends (any order)."""
+    """What eligibility needs to know about one debtor, including past sends (any order);
+    for Regulation F (``bandit.addresses``): the debt decided about (None: any), the addresses
+    given per channel (in order, normal form) and those opted out, the telephone
+    conversations, and whether email goes to a workplace without the debtor's consent."""
 
     channels: frozenset[str]
     timezone: str
@@ -101,9 +115,23 @@ class Debtor:
     opted_out: frozenset[str] = frozenset()
     jurisdiction: str | None = None
     history: tuple[Contact, ...] = ()
+    debt_id: str | None = None
+    addresses: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    opted_addresses: frozenset[tuple[str, str]] = frozenset()
+    conversations: tuple[Conversation, ...] = ()
+    workplace_email: bool = False  # email goes to a workplace without the debtor's consent
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jurisdiction", place(self.jurisdiction))  # as caps say it
+
+    @property
+    def address_map(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.addresses)
+
+    @property
+    def debt_history(self) -> tuple[Contact, ...]:
+        """The contacts about the debt decided about (every one without a debt on a side)."""
+        return tuple(c for c in self.history if about(self.debt_id, c.debt_id))
 
 
 @dataclass(frozen=True)

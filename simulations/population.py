@@ -4,14 +4,11 @@ version 2").
 Every repetition holds ``new_per_day x days`` debtors as arrays (R, N): segment, consent
 pattern, contacts so far, the day and arm of the previous contact, the days its open and click
 arrive, the day the debtor pays, and the channels they opted out of. Each day every due debtor
-(entered, unpaid, below ``max_touches``, ``cadence_days`` after the previous contact) is
-decided in one batch per policy with the service's masks: consent, the opt-outs the simulated
-debtors made, the templates' ``when`` (``bandit.sequence.condition_mask`` on each distinct
-history) and the campaign's cadence. True rates are the segment x arm rates times the arm's
-``touch_factor`` and ``after`` (the previous contact's furthest outcome). The agent learns per
-(segment, history cell): the campaign's ``segment_by`` over ``touch``/``last_outcome``
-(``thompson-flat``: none; the oracle: every touch x outcome, so it knows every factor).
-Nothing loops over debtors: loops run over days, arms and outcomes.
+is decided in one batch per policy with the service's masks: consent, opt-outs, the
+templates' ``when``, the cadence, caps and guardrails (simulations.guardrails). True rates
+are the segment x arm rates times ``touch_factor`` and ``after``. The agent learns per
+(segment, history cell): ``segment_by`` over ``touch``/``last_outcome`` (``thompson-flat``:
+none; the oracle: every touch x outcome). Loops run over days, arms and outcomes only.
 """
 
 from __future__ import annotations
@@ -23,11 +20,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bandit.channels import ALL_CHANNELS
+from bandit.guardrails import Guardrail
 from bandit.outcomes import CLICK, OPEN, OUTCOMES, PAY
 from bandit.sequence import OUTCOME_LEVELS, condition_mask
 from bandit.stats import BoolArray, FloatArray, IntArray
 from simulations.agents import Agent, policy_spec
 from simulations.environment import Debtors, Environment, Outcome
+from simulations.guardrails import ArmGuards
 from simulations.results import DAILY_FIELDS, PolicyRun
 from simulations.scenario import Scenario, rate_for
 
@@ -38,6 +37,7 @@ POPULATION_FIELDS: tuple[str, ...] = (
     "recovered_amount",
     "contacts",
     "opt_outs",
+    "guardrail_pauses",
 )
 Progress = Callable[[str, int, int], None]
 
@@ -226,6 +226,7 @@ def run_population(
     opted = np.zeros((reps, n, len(world.channel_names)), dtype=bool)
     sent_day = np.full((reps, n, pop.max_touches), NEVER, dtype=np.int64)  # for caps
     sent_channel = np.full((reps, n, pop.max_touches), -1, dtype=np.int64)
+    guard = ArmGuards([Guardrail(g.outcome, g.max_rate) for g in campaign.guardrails], reps, arms)
 
     spec = policy_spec(name, view)
     agent = Agent(spec, view, reps, np.random.default_rng([seed, zlib.crc32(name.encode())]))
@@ -250,6 +251,7 @@ def run_population(
             mask &= world.cap_mask(day, sent_day[r, d], sent_channel[r, d])
         if campaign.min_days_between is not None:
             mask &= (first | (since >= campaign.min_days_between))[:, None]
+        mask &= guard.open(r)
         reachable = mask.any(axis=1)
         daily["unreachable"][:, day] = np.bincount(r[~reachable], minlength=reps)
         row = r * rows + seg * cells + cell_of(touch, level)
@@ -282,6 +284,7 @@ def run_population(
         on_time = pays & (day + got.delay[PAY] < days)
         totals["recovered_amount"] += np.bincount(r, got.amount * on_time, minlength=reps)
         totals["opt_outs"] += np.bincount(r, got.opt_out, minlength=reps)
+        totals["guardrail_pauses"] = guard.observe(r, arm, got.opt_out)
         _record(daily, got, r, pays, day, reps)
         sends = np.bincount(seg * arms + arm, minlength=segments * arms).reshape(segments, arms)
         allocation[day] = sends / np.maximum(sends.sum(axis=1, keepdims=True), 1)

@@ -44,17 +44,20 @@ POPULATION_SUMMARY: tuple[str, ...] = (
     "contacts_per_payer",
     "opt_outs",
     "cost_per_recovered",
+    "guardrail_pauses",
 )
 
 
 def population_figures(totals: dict[str, FloatArray], cost: FloatArray) -> dict[str, Any]:
-    """recovery_rate, contacts_per_payer, opt_outs and cost_per_recovered with their bands."""
+    """recovery_rate, contacts_per_payer, opt_outs, cost_per_recovered and guardrail_pauses
+    (arms a guardrail stopped) with their bands."""
     recovered = totals["recovered"]
     return {
         "recovery_rate": band(recovered / np.maximum(totals["entered"], 1)),
         "contacts_per_payer": band(totals["contacts"] / np.maximum(recovered, 1)),
         "opt_outs": band(totals["opt_outs"]),
         "cost_per_recovered": band(cost / np.maximum(totals["recovered_amount"], 1e-9)),
+        "guardrail_pauses": band(totals.get("guardrail_pauses", np.zeros_like(recovered))),
     }
 
 

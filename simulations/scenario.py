@@ -30,6 +30,7 @@ from bandit.channels import Channel
 from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
 from bandit.sequence import condition_problems
 from simulations.generate import GeneratorSpec, expand
+from simulations.guardrails import GuardrailSpec
 
 DEFAULT = "default"
 
@@ -108,6 +109,7 @@ class CampaignSpec(_Model):
     min_days_between: Annotated[float, Field(ge=0.0)] | None = None
     max_touches: Annotated[int, Field(ge=1)] | None = None
     caps: list[CapSpec] = Field(default_factory=list)
+    guardrails: list[GuardrailSpec] = Field(default_factory=list, max_length=1)
 
     @field_validator("buckets")
     @classmethod
@@ -291,7 +293,8 @@ def _population_checks(sc: Scenario) -> list[str]:
     """[population] replaces daily_volume; the version 2 fields need it."""
     if sc.population is None:
         problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
-        for field in ("segment_by", "buckets", "min_days_between", "max_touches", "caps"):
+        v2 = ("segment_by", "buckets", "min_days_between", "max_touches", "caps", "guardrails")
+        for field in v2:
             if getattr(sc.campaign, field) not in (None, [], {}):
                 problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
         for i, arm in enumerate(sc.arms):

@@ -242,6 +242,9 @@ def renditions_of(session: Session, *, template_version_id: int) -> list[Renditi
     ]
 
 
+GUARDRAIL_PAUSED = "paused_guardrail"  # an active template's arm that a guardrail stopped
+
+
 @dataclass(frozen=True)
 class ArmInfo:
     """An arm with what the decision needs: its template's status, purpose, latest version,
@@ -295,7 +298,9 @@ def campaign_arms(session: Session, *, campaign_id: int) -> list[ArmInfo]:
                 template=template.key,
                 template_id=template.id,
                 channel=arm.channel,
-                status=template.status,
+                status=GUARDRAIL_PAUSED
+                if template.status == "active" and arm.guardrail_paused_at is not None
+                else template.status,
                 purpose=template.purpose,
                 version=version.version,
                 version_id=version.id,

@@ -24,7 +24,7 @@ from bandit.channels import ALL_CHANNELS, CHANNELS
 from bandit.days import days_between
 from templates_store import prepared
 from templates_store.log import DecisionRef
-from templates_store.models import ArmStat, Decision, DelayCount, Event, OptOut
+from templates_store.models import AddressOptOut, ArmStat, Decision, DelayCount, Event, OptOut
 from templates_store.upsert import add_many
 
 OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
@@ -45,6 +45,7 @@ class EventInput:
     currency: str | None = None
     channel: str | None = None
     flags: tuple[str, ...] = ()
+    address: str | None = None  # an opt-out of this one address of the channel
 
     @property
     def summed_amount(self) -> float:
@@ -68,6 +69,7 @@ class StoredEvent:
     currency: str | None
     flags: tuple[str, ...]
     late: bool
+    address: str | None = None
 
 
 _STORED_COLUMNS: tuple[Any, ...] = (
@@ -81,6 +83,7 @@ _STORED_COLUMNS: tuple[Any, ...] = (
     Event.currency,
     Event.flags,
     Event.late,
+    Event.address,
 )
 _STORED = select(*_STORED_COLUMNS).where(
     col(Event.campaign_id) == bindparam("campaign_id"),
@@ -93,21 +96,9 @@ def stored_event(session: Session, *, campaign_id: int, event_id: str) -> Stored
     found = prepared.rows(session, _STORED, {"campaign_id": campaign_id, "event_id": event_id})
     if not found:
         return None
-    event_id, campaign_id, decision_id, debtor_id, kind, channel, amount, currency, flags, late = (
-        found[0]
-    )
-    return StoredEvent(
-        event_id=event_id,
-        campaign_id=campaign_id,
-        decision_id=decision_id,
-        debtor_id=debtor_id,
-        type=kind,
-        channel=channel,
-        amount=amount,
-        currency=currency,
-        flags=tuple(flags or ()),
-        late=bool(late),
-    )
+    row = found[0]  # in the order of StoredEvent's fields
+    fields: list[Any] = [*row[:8], tuple(row[8] or ()), bool(row[9]), row[10]]
+    return StoredEvent(*fields)
 
 
 @dataclass
@@ -126,6 +117,10 @@ class Counts:
     stats: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
     # (campaign, debtor, channel) -> the earliest opt-out time
     opt_outs: dict[tuple[int, str, str], datetime] = field(default_factory=dict)
+    # (campaign, debtor, channel, address) -> the earliest opt-out of that one address
+    addresses: dict[tuple[int, str, str, str], datetime] = field(default_factory=dict)
+    # (campaign, arm) whose guardrail evidence grew: checked after the writes (service)
+    guarded: set[tuple[int, int]] = field(default_factory=set)
 
     def add(self, other: Counts) -> None:
         for delay, n in other.delays.items():
@@ -136,6 +131,9 @@ class Counts:
                 mine[name] = mine.get(name, 0) + value
         for key, at in other.opt_outs.items():
             self.opt_outs[key] = min(at, self.opt_outs.get(key, at))
+        for where, at in other.addresses.items():
+            self.addresses[where] = min(at, self.addresses.get(where, at))
+        self.guarded |= other.guarded
 
 
 def apply_counts(session: Session, counts: Counts) -> None:
@@ -146,6 +144,12 @@ def apply_counts(session: Session, counts: Counts) -> None:
             for (c, d, ch), at in sorted(counts.opt_outs.items())
         ]
         prepared.write(session, _insert_opt_out(session.get_bind().dialect.name), rows)
+    if counts.addresses:
+        rows = [
+            {"campaign_id": c, "debtor_id": d, "channel": ch, "address": a, "at": at}
+            for (c, d, ch, a), at in sorted(counts.addresses.items())
+        ]
+        prepared.write(session, _insert_opt_out(session.get_bind().dialect.name, True), rows)
     if counts.delays:
         add_many(
             session,
@@ -162,6 +166,7 @@ def apply_counts(session: Session, counts: Counts) -> None:
     counts.delays.clear()
     counts.stats.clear()
     counts.opt_outs.clear()
+    counts.addresses.clear()
 
 
 def _add_to_arm_stat(
@@ -199,7 +204,7 @@ def record_event(
     With ``counts``, the statistics increments are added there, for ``apply_counts``."""
     dialect = session.get_bind().dialect.name
     elapsed = event.occurred_at - decision.decided_at
-    late = event.type != "opt_out" and elapsed > timedelta(days=window_days)
+    late = event.type in OUTCOME_COLUMN and elapsed > timedelta(days=window_days)
     if dialect == "postgresql":
         # Queue behind other writers of this decision before taking an Event.id, so ids follow
         # the order outcomes are counted in: the order rebuild_statistics replays. Every event
@@ -224,8 +229,8 @@ def record_event(
         return "late"
     if channel is not None:
         _opt_out(session, decision.campaign_id, decision.debtor_id, channel, event, counts)
-        return "accepted"
-    count_outcome(session, decision=decision, event=event, weight=weight, counts=counts)
+    elif event.type in OUTCOME_COLUMN:  # a complaint or a conversation is stored only
+        count_outcome(session, decision=decision, event=event, weight=weight, counts=counts)
     return "accepted"
 
 
@@ -285,6 +290,7 @@ def _store(
         "currency": event.currency,
         "flags": list(event.flags),
         "late": late,
+        "address": event.address,
     }
     dialect = session.get_bind().dialect.name
     return session.connection().execute(_insert_event(dialect), row).first() is not None
@@ -298,9 +304,13 @@ def _opt_out(
     event: EventInput,
     counts: Counts | None,
 ) -> None:
-    """Remember the opt-out (every channel for ``"*"``), now or with ``counts``."""
+    """Remember the opt-out (every channel for ``"*"``; its one address when it names one),
+    now or with ``counts``."""
     held = Counts() if counts is None else counts
-    for name in CHANNELS if channel == ALL_CHANNELS else (channel,):
+    if event.address is not None and channel != ALL_CHANNELS:
+        where = (campaign_id, debtor_id, channel, event.address)
+        held.add(Counts(addresses={where: event.occurred_at}))
+    for name in () if event.address else CHANNELS if channel == ALL_CHANNELS else (channel,):
         held.add(Counts(opt_outs={(campaign_id, debtor_id, name): event.occurred_at}))
     if counts is None:
         apply_counts(session, held)
@@ -320,12 +330,12 @@ def _insert_event(dialect: str) -> Any:
     return statement.returning(table.c.id)
 
 
-@lru_cache(maxsize=4)
-def _insert_opt_out(dialect: str) -> Any:
-    table = OptOut.__table__  # type: ignore[attr-defined]
-    return prepared.insert(dialect, table).on_conflict_do_nothing(
-        index_elements=["campaign_id", "debtor_id", "channel"]
-    )
+@lru_cache(maxsize=8)
+def _insert_opt_out(dialect: str, address: bool = False) -> Any:
+    model: Any = AddressOptOut if address else OptOut
+    table = model.__table__
+    key = ["campaign_id", "debtor_id", "channel", *(["address"] if address else [])]
+    return prepared.insert(dialect, table).on_conflict_do_nothing(index_elements=key)
 
 
 _DECISION_TABLE = Decision.__table__  # type: ignore[attr-defined]

@@ -1,6 +1,8 @@
 """What a decision needs to know of its debtors' past, read in one statement: their sends
-since the caps' window opens (later ones included), the channels they opted out of, and
-whether each was ever sent the campaign's first-contact template."""
+since the caps' window opens (later ones included) with the debt each was about, the
+channels and the single addresses they opted out of, their telephone conversations since
+``talks_since`` (with the debt of the decision each was attributed to), and whether each was
+ever sent the campaign's first-contact template."""
 
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
+from bandit.addresses import Conversation
 from bandit.sequence import Previous
 from templates_store import prepared
 from templates_store.log import Contact
-from templates_store.models import Arm, Decision, OptOut, Template
+from templates_store.models import AddressOptOut, Arm, Decision, Event, OptOut, Template
 
 CHUNK = 500  # debtors per statement (each is a bound parameter, three times over)
 
@@ -39,19 +42,25 @@ class DebtorHistories:
     opted_out: dict[str, set[str]] = field(default_factory=dict)
     first_sent: set[str] = field(default_factory=set)
     latest: dict[str, Previous] = field(default_factory=dict)
+    addresses: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # opted out
+    conversations: dict[str, list[Conversation]] = field(default_factory=dict)
 
 
 _DECISION = Decision.__table__.c  # type: ignore[attr-defined]
 _ARM = Arm.__table__.c  # type: ignore[attr-defined]
 _TEMPLATE = Template.__table__.c  # type: ignore[attr-defined]
 _OPT_OUT = OptOut.__table__.c  # type: ignore[attr-defined]
+_ADDRESS = AddressOptOut.__table__.c  # type: ignore[attr-defined]
+_EVENT = Event.__table__.c  # type: ignore[attr-defined]
 _STATE = ("touch", "case_id", "opened_at", "clicked_at", "paid_at")
 
 
 def _statement(with_first: bool) -> CompoundSelect[Any]:
-    """Rows (kind, debtor_id, at, channel, template, *_STATE): kind "l" a debtor's latest
-    send at or before ``until`` (typed first: its columns type the union), "c" a send, "o"
-    an opt-out, "f" a debtor once sent the first-contact template."""
+    """Rows (kind, debtor_id, at, channel, template, *_STATE, detail): kind "l" a debtor's
+    latest send at or before ``until`` (typed first: its columns type the union), "c" a send
+    (detail: its debt), "o" an opt-out, "a" an opt-out of one address (detail: the address),
+    "v" a conversation (detail: its decision's debt), "f" a debtor once sent the
+    first-contact template."""
     debtors: BindParameter[Any] = bindparam("debtor_ids", expanding=True)
     campaign: BindParameter[Any] = bindparam("campaign_id")
     in_campaign = (_DECISION.campaign_id == campaign) & _DECISION.debtor_id.in_(debtors)
@@ -72,6 +81,7 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
         _DECISION.channel,
         null().cast(String()).label("template"),
         *(_DECISION[name] for name in _STATE),
+        null().cast(String()).label("detail"),
     ).where(in_campaign, _DECISION.decided_at == latest_at)
     # typed NULLs: PostgreSQL resolves an untyped NULL under DISTINCT as text
     none = [null().cast(_DECISION[name].type) for name in _STATE]
@@ -84,18 +94,45 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
             _DECISION.channel,
             _TEMPLATE.key,
             *none,
+            _DECISION.debt_id,
         )
         .join_from(Decision, Arm, _ARM.id == _DECISION.arm_id)
         .join(Template, _TEMPLATE.id == _ARM.template_id)
         .where(in_campaign, _DECISION.decided_at >= bindparam("since"))
     )
     opted = select(
-        literal("o"), _OPT_OUT.debtor_id, no_time, _OPT_OUT.channel, no_text, *none
+        literal("o"), _OPT_OUT.debtor_id, no_time, _OPT_OUT.channel, no_text, *none, no_text
     ).where(_OPT_OUT.campaign_id == campaign, _OPT_OUT.debtor_id.in_(debtors))
-    parts = [latest, sends, opted]
+    addressed = select(
+        literal("a"),
+        _ADDRESS.debtor_id,
+        no_time,
+        _ADDRESS.channel,
+        no_text,
+        *none,
+        _ADDRESS.address,
+    ).where(_ADDRESS.campaign_id == campaign, _ADDRESS.debtor_id.in_(debtors))
+    talks = (  # through the debtor's decisions (indexed), not the campaign's events
+        select(
+            literal("v"),
+            _DECISION.debtor_id,
+            _EVENT.occurred_at,
+            no_text,
+            no_text,
+            *none,
+            _DECISION.debt_id,
+        )
+        .join_from(Decision, Event, _EVENT.decision_id == _DECISION.id)
+        .where(
+            in_campaign,
+            _EVENT.type == "conversation",
+            _EVENT.occurred_at >= bindparam("talks_since"),
+        )
+    )
+    parts = [latest, sends, opted, addressed, talks]
     if with_first:
         first = (
-            select(literal("f"), _DECISION.debtor_id, no_time, no_text, no_text, *none)
+            select(literal("f"), _DECISION.debtor_id, no_time, no_text, no_text, *none, no_text)
             .join_from(Decision, Arm, _ARM.id == _DECISION.arm_id)
             .where(in_campaign, _ARM.template_id == bindparam("first_template_id"))
             .distinct()
@@ -116,23 +153,29 @@ def debtor_histories(
     since: datetime,
     until: datetime,
     first_template_id: int | None = None,
+    talks_since: datetime | None = None,
 ) -> DebtorHistories:
-    """The debtors' sends since ``since`` (none dropped after it), opt-outs, first-contact
-    sends and latest send at or before ``until``, one statement per ``CHUNK`` debtors."""
+    """The debtors' sends since ``since`` (none dropped after it), opt-outs, conversations
+    since ``talks_since`` (default ``since``), first-contact sends and latest send at or
+    before ``until``, one statement per ``CHUNK`` debtors."""
     out = DebtorHistories(contacts={d: [] for d in debtor_ids})
     statement = _PLAIN if first_template_id is None else _WITH_FIRST
     for start in range(0, len(ordered := sorted(set(debtor_ids))), CHUNK):
         params = {"campaign_id": campaign_id, "debtor_ids": ordered[start : start + CHUNK]}
-        params |= {"since": since, "until": until}
+        params |= {"since": since, "until": until, "talks_since": talks_since or since}
         if first_template_id is not None:
             params["first_template_id"] = first_template_id
-        for kind, debtor, at, channel, template, *state in prepared.rows(
+        for kind, debtor, at, channel, template, *state, detail in prepared.rows(
             session, statement, params
         ):
             if kind == "c":
-                out.contacts[debtor].append(Contact(at=at, channel=channel, template=template))
+                out.contacts[debtor].append(Contact(at, channel, template, debt_id=detail))
             elif kind == "o":
                 out.opted_out.setdefault(debtor, set()).add(channel)
+            elif kind == "a":
+                out.addresses.setdefault(debtor, set()).add((channel, detail))
+            elif kind == "v":
+                out.conversations.setdefault(debtor, []).append(Conversation(at, detail))
             elif kind == "f":
                 out.first_sent.add(debtor)
             else:

@@ -58,6 +58,7 @@ class NewDecision:
     amount: float = 0.0
     touch: int = 1
     case_id: str | None = None
+    debt_id: str | None = None
 
 
 # what a decision knows when it is made (its outcome columns start empty)
@@ -225,6 +226,7 @@ class Contact:
     at: datetime
     channel: str
     template: str
+    debt_id: str | None = None
 
 
 _CONTACTS = (

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 
 TEMPLATE_STATUSES = ("active", "paused", "retired")
 PURPOSES = ("collection", "marketing")
-EVENT_TYPES = ("open", "click", "pay", "opt_out")
+EVENT_TYPES = ("open", "click", "pay", "opt_out", "complaint", "conversation")
 ROLES = ("admin", "manager", "sender", "analyst")
 
 
@@ -102,6 +102,10 @@ class Arm(SQLModel, table=True):
     template_id: int = Field(foreign_key="template.id")
     channel: str = Field(max_length=10)
     key: str = Field(max_length=120)
+    # a guardrail stopped the arm at this time (until a manager resumes its template)
+    guardrail_paused_at: datetime | None = _utc(nullable=True)
+    # its guardrail evidence counts sends from this time on (the latest resume)
+    guardrail_since: datetime | None = _utc(nullable=True)
 
 
 class Segment(SQLModel, table=True):
@@ -124,7 +128,10 @@ class Snapshot(SQLModel, table=True):
 class Decision(SQLModel, table=True):
     """One choice for one debtor; append-only except for its first-outcome times."""
 
-    __table_args__ = (Index("ix_decision_debtor", "campaign_id", "debtor_id", "decided_at"),)
+    __table_args__ = (
+        Index("ix_decision_debtor", "campaign_id", "debtor_id", "decided_at"),
+        Index("ix_decision_arm", "arm_id", "decided_at"),  # an arm's sends (guardrails)
+    )
     id: str = Field(primary_key=True, max_length=36)
     campaign_id: int = Field(foreign_key="campaign.id")
     segment_id: int = Field(foreign_key="segment.id")
@@ -147,6 +154,7 @@ class Decision(SQLModel, table=True):
     amount: float = 0.0
     touch: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # in its case
     case_id: str | None = Field(default=None, max_length=200)  # the caller's, when given
+    debt_id: str | None = Field(default=None, max_length=200)  # the debt it is about
 
 
 class Event(SQLModel, table=True):
@@ -160,8 +168,9 @@ class Event(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     decision_id: str | None = Field(default=None, foreign_key="decision.id", index=True)
     debtor_id: str = Field(max_length=200)
-    type: str = Field(max_length=10)
+    type: str = Field(max_length=20)
     channel: str | None = Field(default=None, max_length=10)
+    address: str | None = Field(default=None, max_length=320)  # an opt-out's one address
     occurred_at: datetime = _utc(nullable=False)
     received_at: datetime = _utc(nullable=False)
     amount: float | None = None
@@ -225,6 +234,35 @@ class OptOut(SQLModel, table=True):
     debtor_id: str = Field(max_length=200, primary_key=True)
     channel: str = Field(max_length=10, primary_key=True)
     at: datetime = _utc(nullable=False)
+
+
+class AddressOptOut(SQLModel, table=True):
+    """One address (a phone number, an email address) a debtor has opted out of."""
+
+    __tablename__ = "address_opt_out"
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    debtor_id: str = Field(max_length=200, primary_key=True)
+    channel: str = Field(max_length=10, primary_key=True)
+    address: str = Field(max_length=320, primary_key=True)
+    at: datetime = _utc(nullable=False)
+
+
+class ArmLifecycle(SQLModel, table=True):
+    """A change of an arm's state that the service made or lifted: ``paused_guardrail`` and
+    ``flagged_guardrail`` (a guardrail breached: the outcome, its limit and the figures),
+    ``resumed`` (a manager lifted a guardrail pause; evidence restarts)."""
+
+    __tablename__ = "arm_lifecycle"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    arm_id: int = Field(foreign_key="arm.id")
+    action: str = Field(max_length=30)
+    at: datetime = _utc(nullable=False)
+    outcome: str | None = Field(default=None, max_length=20)
+    max_rate: float | None = None
+    sends: int | None = None
+    count: int | None = None
+    p_exceed: float | None = None
 
 
 class ApiKey(SQLModel, table=True):

@@ -10,6 +10,7 @@ from api.schemas.campaigns import (
     CampaignPublic,
     CapIn,
     ControlIn,
+    GuardrailIn,
     QuietHours,
     Windows,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "EventOut",
     "EventResult",
     "EventType",
+    "GuardrailIn",
     "Key",
     "KeyCreate",
     "KeyCreated",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 
 class ArmOut(BaseModel):
@@ -23,6 +25,12 @@ class ArmOut(BaseModel):
     p_best: float
     expected_loss: float | None
     allocation: float
+    guardrail: dict[str, Any] | None = Field(
+        default=None,
+        description="with guardrails: outcome, max_rate, sends, count, p_exceed (campaign-wide "
+        "since the arm's latest resume), breached, the rate's 95% interval, every guardrail's "
+        "reading and the latest pause or flag",
+    )
 
 
 class ArmsOut(BaseModel):

@@ -35,11 +35,19 @@ class CapIn(Strict):
     max: int = Field(ge=0, le=1000)
     days: float = Field(gt=0, le=365, allow_inf_nan=False)
     jurisdiction: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
+    per: Literal["debtor", "debt"] = Field(
+        "debtor", description="count every contact of the debtor, or only those about the debt"
+    )
 
 
 class ControlIn(Strict):
     template: Key
     share: float = Field(gt=0, lt=1, allow_inf_nan=False)
+
+
+class GuardrailIn(Strict):
+    outcome: Literal["opt_out", "complaint"]
+    max_rate: float = Field(gt=0, lt=1, allow_inf_nan=False, description="per send, e.g. 0.02")
 
 
 def _default_caps() -> list[CapIn]:
@@ -114,6 +122,11 @@ class CampaignCreate(Strict):
     max_touches: int | None = Field(
         default=None, ge=1, le=1000, description="contacts in a case at most: max_touches"
     )
+    guardrails: list[GuardrailIn] = Field(
+        default_factory=list,
+        max_length=2,
+        description="pause an arm whose rate of an outcome per send probably exceeds max_rate",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -133,6 +146,9 @@ class CampaignCreate(Strict):
                 )
         if isinstance(self.objective, dict) and not any(w > 0 for w in self.objective.values()):
             raise ValueError("objective: at least one weight must be greater than zero")
+        outcomes = [g.outcome for g in self.guardrails]
+        if len(set(outcomes)) < len(outcomes):
+            raise ValueError("guardrails: one guardrail per outcome")
         if self.policy == "champion" and self.control is None:
             raise ValueError("policy 'champion' needs a control template (control.template)")
         return self

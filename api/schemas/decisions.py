@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.common import NO_NUL, Attribute, Channel, Locale, Strict
 
+Address = Annotated[str, Field(min_length=1, max_length=320, pattern=NO_NUL)]
+
 
 class Message(BaseModel):
     subject: str | None = None
@@ -68,6 +70,26 @@ class DecideIn(Strict):
         pattern=NO_NUL,
         description="keys the debtor's case: only a new case_id starts a new case",
     )
+    debt_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NO_NUL,
+        description="the debt this contact is about: caps with per 'debt' and the wait after "
+        "a conversation count contacts about it",
+    )
+    addresses: dict[
+        Channel, Address | Annotated[list[Address], Field(min_length=1, max_length=10)]
+    ] = Field(
+        default_factory=dict,
+        description="the debtor's addresses per channel, in order of preference; an "
+        "address opted out is skipped, the answer names the one to use",
+    )
+    workplace_email: bool = Field(
+        default=False,
+        description="the email address is at the debtor's workplace: email needs "
+        "attributes.workplace_email_consent true",
+    )
 
     @field_validator("attributes")
     @classmethod
@@ -104,6 +126,9 @@ class DecideOut(BaseModel):
     template: str | None = None
     version: int | None = None
     channel: str | None = None
+    address: str | None = Field(
+        default=None, description="the first eligible address given for the channel"
+    )
     locale: str | None = None
     arm: str | None = None
     segment: str

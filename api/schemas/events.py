@@ -10,12 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.currencies import CurrencyCode
 from api.schemas.common import NO_NUL, Channel, Key, Strict
 
-EventType = Literal["open", "click", "pay", "opt_out"]
+EventType = Literal["open", "click", "pay", "opt_out", "complaint", "conversation"]
 
 
 class EventIn(Strict):
     """An outcome: by ``decision_id``, or ``campaign`` + ``debtor_id`` (last touch). An
-    ``opt_out`` may name the ``channel`` it removes; by debtor without one: every channel."""
+    ``opt_out`` may name the ``channel`` it removes (by debtor without one: every channel)
+    and one ``address`` of it (only that address). ``complaint`` (about a message) and
+    ``conversation`` (a call that reached the person) are stored, never counted as outcomes."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -43,6 +45,13 @@ class EventIn(Strict):
         default=None, description="ISO 4217; the campaign's currency when omitted"
     )
     channel: Channel | None = Field(default=None, description="opt_out only: the channel")
+    address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=320,
+        pattern=NO_NUL,
+        description="opt_out only: the one address (phone number, email) opted out",
+    )
 
     @model_validator(mode="after")
     def _target(self) -> EventIn:
@@ -54,6 +63,10 @@ class EventIn(Strict):
             raise ValueError("amount is only for pay events")
         if self.channel is not None and self.type != "opt_out":
             raise ValueError("channel is only for opt_out events")
+        if self.address is not None and self.type != "opt_out":
+            raise ValueError("address is only for opt_out events")
+        if self.address is not None and self.decision_id is None and self.channel is None:
+            raise ValueError("an opt-out of one address by debtor names its channel")
         return self
 
 

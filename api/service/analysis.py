@@ -14,12 +14,13 @@ from sqlmodel import Session
 
 from api.errors import ApiError, not_found
 from api.schemas import ArmOut, ArmsOut
-from api.service import campaigns, evidence
+from api.service import campaigns, evidence, guardrails
 from api.service.access import SERVICE, Caller
 from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import arm_catalog, arm_needs, debtor
+from bandit.addresses import Conversation
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.log_cells import neutralise
@@ -27,6 +28,7 @@ from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
 from templates_store import catalog, events_log, log, statistics
+from templates_store import guardrails as guardrails_store
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision
 
@@ -103,6 +105,7 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
         for name in t:
             t[name] += getattr(r, name)
     pending = ev.stats.pending.sum(axis=(0, 2))
+    guarded = guardrails.arm_figures(session, cfg, infos)
     result = []
     for j, a in enumerate(infos):
         t = totals.get(a.arm_id, {})
@@ -126,6 +129,7 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
                 p_best=float(summary.p_best[j]),
                 expected_loss=None if np.isnan(loss) else loss,
                 allocation=float(allocation[j]),
+                guardrail=guarded.get(a.arm_id),
             )
         )
     return ArmsOut(segment=segment, objective=objective, arms=result)
@@ -149,6 +153,18 @@ def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[
         else None
     )
     reasons = _reasons(session, decision, cfg, infos) if infos else {}
+    rows = guardrails_store.lifecycle(session, campaign_id=cfg.id)
+    paused = guardrails.latest_pauses(rows)
+    for a in infos:  # the arms a guardrail had stopped when the decision was made
+        if a.arm_id in paused and a.key in decision.audit.get("paused_guardrail", []):
+            figures = paused[a.arm_id]
+            detail = (
+                f"paused by its {figures['outcome']} guardrail at {figures['at'].isoformat()}: "
+                f"{figures['count']} in {figures['sends']} sends, P(rate > "
+                f"{figures['max_rate']:g}) = {figures['p_exceed']:.3f}"
+            )
+            pause = {"code": "paused_guardrail", "detail": detail, "guardrail": figures}
+            reasons[a.key] = [pause, *reasons.get(a.key, [])]
     return {
         "decision_id": decision.id,
         "campaign": campaign.key,
@@ -186,7 +202,7 @@ def _debtor_then(
     first = cfg.rules.first_contact_template
     stored = inputs.get("contacts")
     if stored is not None:
-        contacts = [Contact(datetime.fromisoformat(t), c, k) for t, c, k in stored]
+        contacts = [Contact(datetime.fromisoformat(t), c, k, *debt) for t, c, k, *debt in stored]
         first_sent = False  # recorded as counted: a stand-in is already among them
     else:
         since = at - timedelta(days=cfg.cap_days)
@@ -213,6 +229,14 @@ def _debtor_then(
         contacts=contacts,
         first=first,
         first_sent=first_sent,
+        debt_id=inputs.get("debt_id"),
+        addresses=[(c, tuple(given)) for c, given in inputs.get("addresses", {}).items()],
+        opted_addresses=[(c, a) for c, a in inputs.get("opted_addresses", [])],
+        conversations=[
+            Conversation(datetime.fromisoformat(t), debt)
+            for t, debt in inputs.get("conversations", [])
+        ],
+        workplace_email=bool(inputs.get("workplace_email_blocked", False)),
     )
 
 
@@ -223,7 +247,10 @@ def _reasons(
     time (template status aside: the arms are judged as if active, since their status may
     have changed since), and the variables the request lacked for it."""
     debtor_then = _debtor_then(session, decision, cfg, infos)
-    everything_active = replace(arm_catalog(infos), active=tuple(True for _ in infos))
+    every = tuple(True for _ in infos)
+    everything_active = replace(
+        arm_catalog(infos), active=every, guarded=tuple(not t for t in every)
+    )
     found = eligibility(everything_active, cfg.rules, debtor_then, decision.decided_at).exclusions
     inputs = decision.audit
     if "variables" in inputs:  # the names the request gave (recorded since they count)

@@ -12,6 +12,7 @@ from api.errors import ApiError, not_found
 from api.schemas import CampaignCreate, CampaignPublic
 from api.service.access import SERVICE, Caller
 from bandit.eligibility import Cap, ContactRules
+from bandit.guardrails import Guardrail
 from bandit.objectives import Objective
 from bandit.sequence import Cadence
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
@@ -104,6 +105,17 @@ class CampaignConfig:
         return max((c.days for c in self.rules.caps), default=0.0)
 
     @property
+    def guardrails(self) -> tuple[Guardrail, ...]:
+        return tuple(Guardrail(g.outcome, g.max_rate) for g in self.settings.guardrails)
+
+    @property
+    def protected_templates(self) -> frozenset[str]:
+        """Templates a guardrail flags but never pauses: the first-contact and control."""
+        control = self.settings.control
+        named = (self.rules.first_contact_template, control.template if control else None)
+        return frozenset(t for t in named if t is not None)
+
+    @property
     def cadence(self) -> Cadence:
         return Cadence(self.settings.min_days_between, self.settings.max_touches)
 
@@ -120,7 +132,7 @@ def config(campaign: Campaign) -> CampaignConfig:
     rules = ContactRules(
         quiet_start=_time(quiet.start) if quiet else time(0, 0),
         quiet_end=_time(quiet.end) if quiet else time(0, 0),
-        caps=tuple(Cap(c.channel, c.max, c.days, c.jurisdiction) for c in settings.caps),
+        caps=tuple(Cap(c.channel, c.max, c.days, c.jurisdiction, c.per) for c in settings.caps),
         first_contact_template=settings.first_contact_template,
         fallback_locale=settings.fallback_locale,
     )

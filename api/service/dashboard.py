@@ -154,6 +154,7 @@ def build(
         _templates(session, campaign_key),
         "<h2>Arms</h2>",
         _arm_table(pooled),
+        *_guardrail_table(pooled),
         "<h2>Charts</h2>",
         charts.figures_html(figures, plotly_js),
     ]
@@ -199,6 +200,44 @@ def _arm_table(out: ArmsOut) -> str:
         ["arm", "status", "sends", "pays", "pending", "objective (95%)", "P(best)", "allocation"],
         rows,
     )
+
+
+def _guardrail_table(out: ArmsOut) -> list[str]:
+    """The guardrail panel: per arm its guarded outcome's rate per send (count / sends since
+    its latest resume) with the posterior's 95% interval, against the limit; none without
+    guardrails."""
+    rows = []
+    for a in out.arms:
+        g = a.guardrail
+        if g is None:
+            continue
+        low, high = g["interval"]
+        last = g["last_action"]
+        rows.append(
+            [
+                html.escape(a.arm),
+                html.escape(a.status),
+                html.escape(g["outcome"]),
+                f"{g['count']:,} / {g['sends']:,}",
+                f"{g['count'] / max(g['sends'], 1):.2%} <span class='note'>[{low:.2%}, {high:.2%}]</span>",
+                f"{g['max_rate']:.2%}",
+                f"{g['p_exceed']:.3f}",
+                html.escape(f"{last['action']} {last['at']:%Y-%m-%d %H:%M}" if last else ""),
+            ]
+        )
+    if not rows:
+        return []
+    header = [
+        "arm",
+        "status",
+        "outcome",
+        "count / sends",
+        "rate (95%)",
+        "limit",
+        "P(rate > limit)",
+        "last",
+    ]
+    return ["<h2>Guardrails</h2>", charts.table(header, rows)]
 
 
 def _templates(session: Session, campaign_key: str) -> str:

@@ -20,12 +20,13 @@ from api.schemas import DecideIn, DecideOut, Message, Reason
 from api.service import allocations, evidence, messages, sequences, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
+from bandit.addresses import eligible_addresses
 from bandit.days import day_of
 from bandit.decide import BatchDecision
 from bandit.eligibility import Debtor, eligibility
 from bandit.sequence import History
 from templates_store import log
-from templates_store.catalog import ArmInfo
+from templates_store.catalog import GUARDRAIL_PAUSED, ArmInfo
 from templates_store.models import Snapshot
 from templates_store.templating import (
     RenderedMessage,
@@ -121,7 +122,10 @@ def _decide_sendable(
         snapshot_id = _snapshot_id(p, policy, n, p.times[i], written)
         decision = _decision(p, items[i], int(i), arm, rendition, message, out, n, snapshot_id)
         written.add(decision, p)
-        results[i] = _sent(decision, arm, p.segments[i], message, p.histories[i])
+        usable = eligible_addresses(
+            arm.channel, p.debtors[i].address_map, p.debtors[i].opted_addresses
+        )
+        results[i] = _sent(decision, arm, p.segments[i], message, p.histories[i], usable)
     log.record_snapshots(session, snapshots=written.snapshots)
     log.record_decisions(session, decisions=written.decisions, weights=written.weights)
     return policy.remember(ctx)
@@ -234,12 +238,13 @@ def _decision(
         control=bool(out.control[n]),
         cost=messages.cost(arm, message),
         eligible=p.eligible_keys(i),
-        audit=_audit(item, p.debtors[i], p.histories[i]),
+        audit=_audit(item, p.debtors[i], p.histories[i], p.arms),
         snapshot_id=snapshot_id,
         decided_at=at,
         day=day_of(at),
         touch=int(p.histories[i]["touch"] or 1),
         case_id=item.case_id,
+        debt_id=item.debt_id,
     )
 
 
@@ -249,6 +254,7 @@ def _sent(
     segment: str,
     message: RenderedMessage,
     history: History,
+    addresses: tuple[str, ...] | None,
 ) -> DecideOut:
     """The answer of a send, built from values this module made itself: no validation."""
     return DecideOut.model_construct(
@@ -257,6 +263,7 @@ def _sent(
         template=arm.template,
         version=arm.version,
         channel=arm.channel,
+        address=addresses[0] if addresses else None,
         locale=decision.locale,
         arm=arm.key,
         segment=segment,
@@ -278,7 +285,9 @@ def _renditions(
     return {arms[j].arm_id: ctx.catalog.renditions_of(session, arms[j].version_id) for j in chosen}
 
 
-def _audit(item: DecideIn, debtor: Debtor, history: History) -> dict[str, Any]:
+def _audit(
+    item: DecideIn, debtor: Debtor, history: History, arms: Sequence[ArmInfo]
+) -> dict[str, Any]:
     """The debtor inputs the eligibility rules saw, so the audit can recompute every reason."""
     return {
         "channels": sorted(debtor.channels),
@@ -289,8 +298,16 @@ def _audit(item: DecideIn, debtor: Debtor, history: History) -> dict[str, Any]:
         "jurisdiction": debtor.jurisdiction,
         "attributes": item.attributes,
         # the contacts the caps and the first-contact rule counted, later ones included
-        "contacts": [[c.at.isoformat(), c.channel, c.template] for c in debtor.history],
+        "contacts": [[c.at.isoformat(), c.channel, c.template, c.debt_id] for c in debtor.history],
         "variables": sorted(item.variables),  # names only (bandit.variables)
         "history": history,  # the history attributes the decision saw (bandit.sequence)
         "case_id": item.case_id,
+        "paused_guardrail": [a.key for a in arms if a.status == GUARDRAIL_PAUSED],
+        # Regulation F (bandit.addresses): what its rules saw
+        "debt_id": debtor.debt_id,
+        "addresses": {c: list(given) for c, given in debtor.addresses},
+        "opted_addresses": sorted([c, a] for c, a in debtor.opted_addresses),
+        "conversations": [[c.at.isoformat(), c.debt_id] for c in debtor.conversations],
+        "workplace_email": item.workplace_email,
+        "workplace_email_blocked": debtor.workplace_email,
     }

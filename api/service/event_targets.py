@@ -13,6 +13,7 @@ from api.schemas import EventIn
 from api.service.access import SERVICE, Caller
 from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
+from bandit.addresses import normal_address
 from bandit.channels import ALL_CHANNELS
 from templates_store import events_log, log
 
@@ -148,6 +149,9 @@ def differences(
     channel = opt_out_channel(event) or (decision.channel if decision is not None else None)
     if event.type == "opt_out" == stored.type and channel != stored.channel:
         differs.append("channel")
+    address = normal_address(event.address) if event.address is not None else None
+    if event.type == "opt_out" == stored.type and address != stored.address:
+        differs.append("address")
     return differs
 
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from api.currencies import is_currency
 from api.errors import ApiError
 from api.schemas import EventIn, EventOut, EventResult, assume_utc
+from api.service import guardrails
 from api.service.access import SERVICE, Caller
 from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
@@ -33,6 +34,7 @@ from api.service.event_targets import (
     target,
 )
 from api.service.evidence import Clock
+from bandit.addresses import normal_address
 from bandit.days import EPOCH
 from templates_store import events_log, log
 
@@ -92,6 +94,9 @@ def record(
         )
     flags = _flags(event, to.cfg)
     status = _store(session, event, to, occurred, flags, now, counts)
+    guarded = event.type in {rail.outcome for rail in to.cfg.guardrails}
+    if guarded and status == "accepted" and decision is not None and counts is not None:
+        counts.guarded.add((to.cfg.id, decision.arm_id))  # checked after the writes
     if status == "duplicate":  # stored meanwhile by a concurrent request: nothing was written
         stored = events_log.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
         assert stored is not None
@@ -121,6 +126,7 @@ def _store(
         event.currency,
         channel=opt_out_channel(event),
         flags=flags,
+        address=normal_address(event.address) if event.address is not None else None,
     )
     if to.decision is None:
         return events_log.record_debtor_opt_out(
@@ -160,7 +166,10 @@ def _duplicate(event: EventIn, stored: events_log.StoredEvent, known: Lookups) -
 def record_one(
     session: Session, catalog: CatalogCache, event: EventIn, caller: Caller = SERVICE
 ) -> EventOut:
-    out = record(session, event, Lookups(session, catalog, caller))
+    known, counts = Lookups(session, catalog, caller), events_log.Counts()
+    out = record(session, event, known, counts)
+    events_log.apply_counts(session, counts)
+    guardrails.check(session, known, counts.guarded, datetime.now(UTC))
     session.commit()
     return out
 
@@ -210,5 +219,6 @@ def record_batch(
             event_id=out.event_id, status=out.status, decision_id=out.decision_id, flags=out.flags
         )
     events_log.apply_counts(session, counts)
+    guardrails.check(session, known, counts.guarded, datetime.now(UTC))
     session.commit()
     return [r for r in results if r is not None]

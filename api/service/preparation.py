@@ -16,6 +16,7 @@ from api.schemas import DecideIn, assume_utc
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.segments import SegmentError, segment_key
+from bandit.addresses import AFTER_CONVERSATION, Conversation, address_list, workplace_consent
 from bandit.eligibility import (
     ArmCatalog,
     Contact,
@@ -34,7 +35,7 @@ from bandit.sequence import (
 )
 from bandit.variables import Needs, variables_mask
 from templates_store import history, locks, log
-from templates_store.catalog import ArmInfo
+from templates_store.catalog import GUARDRAIL_PAUSED, ArmInfo
 from templates_store.templating import Rendition, needed_variables
 
 EARLIEST_BACKFILL = timedelta(days=5 * 365)
@@ -72,6 +73,7 @@ def arm_catalog(arms: Sequence[ArmInfo]) -> ArmCatalog:
         marketing=tuple(a.purpose == "marketing" for a in arms),
         active=tuple(a.status == "active" for a in arms),
         locales=tuple(a.locales for a in arms),
+        guarded=tuple(a.status == GUARDRAIL_PAUSED for a in arms),
     )
 
 
@@ -111,10 +113,20 @@ def debtor(
     contacts: Sequence[Contact],
     first: str | None,
     first_sent: bool,
+    debt_id: str | None = None,
+    addresses: Iterable[tuple[str, tuple[str, ...]]] = (),
+    opted_addresses: Iterable[tuple[str, str]] = (),
+    conversations: Iterable[Conversation] = (),
+    workplace_email: bool = False,
 ) -> Debtor:
     """A debtor as the eligibility rules see it, from a request or from a decision's audit
     record alike."""
     return Debtor(
+        debt_id=debt_id,
+        addresses=tuple(addresses),
+        opted_addresses=frozenset(opted_addresses),
+        conversations=tuple(conversations),
+        workplace_email=workplace_email,
         channels=frozenset(channels),
         timezone=timezone,
         locale=locale,
@@ -126,9 +138,15 @@ def debtor(
 
 
 def debtor_of(
-    item: DecideIn, history: list[log.Contact], opted: set[str], first_sent: bool, first: str | None
+    item: DecideIn,
+    history: list[log.Contact],
+    opted: set[str],
+    first_sent: bool,
+    first: str | None,
+    past: tuple[set[tuple[str, str]], list[Conversation]] = (set(), []),
 ) -> Debtor:
-    """The request's debtor: its inputs, the opt-outs the service remembers, its contacts."""
+    """The request's debtor: its inputs, the opt-outs (of channels and of single addresses)
+    and conversations the service remembers, its contacts."""
     jurisdiction = item.jurisdiction
     if jurisdiction is None and isinstance(item.attributes.get("state"), str):
         jurisdiction = str(item.attributes["state"])
@@ -139,9 +157,14 @@ def debtor_of(
         marketing_consent=item.marketing_consent,
         opted_out={*item.opted_out, *opted},
         jurisdiction=jurisdiction,
-        contacts=[Contact(c.at, c.channel, c.template) for c in history],
+        contacts=[Contact(c.at, c.channel, c.template, c.debt_id) for c in history],
         first=first,
         first_sent=first_sent,
+        debt_id=item.debt_id,
+        addresses=[(c, address_list(given)) for c, given in item.addresses.items()],
+        opted_addresses=past[0],
+        conversations=past[1],
+        workplace_email=item.workplace_email and not workplace_consent(item.attributes),
     )
 
 
@@ -290,6 +313,7 @@ def _debtors(
         since=earliest - timedelta(days=cfg.cap_days),
         until=latest,
         first_template_id=next((a.template_id for a in arms if a.template == first), None),
+        talks_since=earliest - AFTER_CONVERSATION,
     )
     debtors = [
         debtor_of(
@@ -298,6 +322,10 @@ def _debtors(
             found.opted_out.get(item.debtor_id, set()),
             item.debtor_id in found.first_sent,
             first,
+            (
+                found.addresses.get(item.debtor_id, set()),
+                found.conversations.get(item.debtor_id, []),
+            ),
         )
         for item in items
     ]

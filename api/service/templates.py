@@ -19,7 +19,7 @@ from api.schemas import (
 )
 from api.service import campaigns
 from bandit.vocabulary import BadLocale, canonical_locale, resolve_locale
-from templates_store import catalog
+from templates_store import catalog, guardrails
 from templates_store.models import Campaign, Template
 from templates_store.templating import (
     RenderError,
@@ -137,6 +137,14 @@ def transition(
         raise ApiError(
             409, "template_retired", f"template {template_key!r} is retired and stays so"
         )
+    if action == "resume":  # also lifts a guardrail pause; its evidence restarts now
+        assert template.id is not None
+        lifted = guardrails.resume(
+            session, template_id=template.id, campaign_id=template.campaign_id, at=datetime.now(UTC)
+        )
+        if lifted and template.status == "active":
+            session.commit()
+            return public(session, template)
     if required is not None and template.status != required:
         raise ApiError(
             409,

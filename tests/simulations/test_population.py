@@ -189,3 +189,32 @@ def test_touch_factor_reads_exact_touches_then_the_largest_open_range() -> None:
     factors = {"1": 0.5, "3+": 2.0, "5+": 3.0}
     got = [touch_multiplier(factors, t) for t in range(1, 7)]
     assert got == [0.5, 1.0, 2.0, 2.0, 3.0, 3.0]
+
+
+def test_a_guardrail_stops_an_arm_that_makes_debtors_opt_out() -> None:
+    """[campaign] guardrails: the arm whose sends opt 30% of debtors out is stopped in every
+    repetition and never used after; the other arms are not; the summary counts the pauses."""
+    sms = SMALL.arm_keys.index("reminder:sms")
+    payload = with_arm(sms, opt_out={"default": 0.3})
+    payload["campaign"] = {
+        **payload["campaign"],
+        "guardrails": [{"outcome": "opt_out", "max_rate": 0.02}],
+    }
+    sc = validate_scenario(payload)
+    log = contacts(sc, "uniform", reps=3)
+    days = [(day, rep[arm == sms]) for day, rep, _, _, arm in log]
+    last_day = {int(r): day for day, reps in days for r in reps}
+    assert sorted(last_day) == [0, 1, 2] and max(last_day.values()) < SMALL.days - 5
+    result = simulate(sc, "uniform", reps=3, seed=3).summary()["policies"]["uniform"]
+    assert result["guardrail_pauses"]["mean"] == 1.0
+    unguarded = simulate(
+        validate_scenario(with_arm(sms, opt_out={"default": 0.3})), "uniform", reps=3, seed=3
+    )
+    assert unguarded.summary()["policies"]["uniform"]["guardrail_pauses"]["mean"] == 0.0
+
+
+def test_guardrails_need_a_population_and_only_guard_opt_outs() -> None:
+    bad = data(
+        campaign={**data()["campaign"], "guardrails": [{"outcome": "complaint", "max_rate": 0.01}]}
+    )
+    assert "campaign.guardrails" in problems(bad)

@@ -46,27 +46,32 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-# columns that migrations after 0006 add, which today's models write
+# columns that migrations after 0006 add, which today's models write, by the migration
 LATER_COLUMNS = (
-    ("decision", "touch", "INTEGER NOT NULL DEFAULT 1"),
-    ("decision", "case_id", "VARCHAR(200)"),
-    ("template_version", '"when"', "JSON"),
+    ("0007", "decision", "touch", "INTEGER NOT NULL DEFAULT 1"),
+    ("0007", "decision", "case_id", "VARCHAR(200)"),
+    ("0007", "template_version", '"when"', "JSON"),
+    ("0009", "decision", "debt_id", "VARCHAR(200)"),
+    ("0009", "event", "address", "VARCHAR(320)"),
+    ("0009", "arm", "guardrail_paused_at", "TIMESTAMP"),
+    ("0009", "arm", "guardrail_since", "TIMESTAMP"),
 )
 
 
 @contextmanager
-def later_columns(engine: Engine) -> Iterator[None]:
-    """Seed a database at an older revision with today's models: the columns later
-    migrations add exist while the seed is written, then are dropped again, so the upgrade
-    under test starts from the old layout."""
+def later_columns(engine: Engine, after: str = "0006") -> Iterator[None]:
+    """Seed a database at an older revision (``after``) with today's models: the columns
+    later migrations add exist while the seed is written, then are dropped again, so the
+    upgrade under test starts from the old layout."""
+    added = [(t, c, k) for rev, t, c, k in LATER_COLUMNS if rev[:4] > after[:4]]
     with engine.begin() as conn:
-        for table, column, kind in LATER_COLUMNS:
+        for table, column, kind in added:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
     try:
         yield
     finally:
         with engine.begin() as conn:
-            for table, column, _ in LATER_COLUMNS:
+            for table, column, _ in added:
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
 
 
