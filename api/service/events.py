@@ -4,10 +4,11 @@ touch, counted once.
 Nothing is dropped silently: an event_id already stored in the event's campaign is a
 ``duplicate`` only when this is the same event sent again (same type, decision or debtor,
 amount, channel), else a 409 ``event_id_conflict``; an event_id used in another campaign is
-simply a new event here (nothing tells one campaign's caller of another's events); a last-touch event outside its window is stored ``late``;
-an opt-out is stored whenever it comes, with or without a decision. A pay in another
-currency than its campaign's counts as a pay, its amount stored but not summed (flag
-``currency_mismatch``)."""
+simply a new event here (nothing tells one campaign's caller of another's events); a
+last-touch event outside its window is stored ``late``; an opt-out is stored whenever it
+comes, with or without a decision. A pay in another currency than its campaign's counts as
+a pay, its amount stored but not summed (flag ``currency_mismatch``). A scoped caller's
+event for a campaign or decision outside its scope is a 404, as if it did not exist."""
 
 from __future__ import annotations
 
