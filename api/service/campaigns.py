@@ -13,6 +13,7 @@ from api.schemas import CampaignCreate, CampaignPublic
 from bandit.eligibility import Cap, ContactRules
 from bandit.objectives import Objective
 from bandit.sequence import Cadence
+from bandit.slots import Slot, parse_slots
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
 from templates_store import catalog
 from templates_store.models import Campaign
@@ -83,6 +84,7 @@ class CampaignConfig:
     objective: Objective
     rules: ContactRules
     windows: dict[str, int]
+    slots: tuple[Slot, ...] = ()  # the send slots, in the order the campaign lists them
 
     @property
     def longest_window(self) -> int:
@@ -126,4 +128,5 @@ def config(campaign: Campaign) -> CampaignConfig:
         objective=Objective.parse(objective_spec),
         rules=rules,
         windows=settings.windows_days.model_dump(),
+        slots=parse_slots(settings.send_slots or (), rules),
     )

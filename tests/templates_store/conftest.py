@@ -51,22 +51,28 @@ LATER_COLUMNS = (
     ("decision", "touch", "INTEGER NOT NULL DEFAULT 1"),
     ("decision", "case_id", "VARCHAR(200)"),
     ("template_version", '"when"', "JSON"),
+    ("decision", "slot", "VARCHAR(11)"),
+    ("decision", "send_at", "TIMESTAMP"),
+    ("decision", "arm_propensity", "FLOAT"),
+    ("decision", "slot_propensity", "FLOAT"),
+    ("decision", "void", "BOOLEAN NOT NULL DEFAULT FALSE"),
 )
 
 
 @contextmanager
-def later_columns(engine: Engine) -> Iterator[None]:
+def later_columns(engine: Engine, only: set[str] | None = None) -> Iterator[None]:
     """Seed a database at an older revision with today's models: the columns later
     migrations add exist while the seed is written, then are dropped again, so the upgrade
-    under test starts from the old layout."""
+    under test starts from the old layout; ``only``: just these columns (a later revision's)."""
+    added = [c for c in LATER_COLUMNS if only is None or c[1] in only]
     with engine.begin() as conn:
-        for table, column, kind in LATER_COLUMNS:
+        for table, column, kind in added:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
     try:
         yield
     finally:
         with engine.begin() as conn:
-            for table, column, _ in LATER_COLUMNS:
+            for table, column, _ in added:
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
 
 
