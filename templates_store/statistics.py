@@ -13,7 +13,8 @@ from sqlmodel import Session, col, select
 from templates_store import prepared
 from templates_store.events_log import COUNT_COLUMN, EventInput, count_outcome
 from templates_store.log import add_decision_stats
-from templates_store.models import Arm, ArmDay, ArmStat, Decision, DelayCount, Event
+from templates_store.models import Arm, ArmDay, ArmStat, Decision, DelayCount, Event, SlotStat
+from templates_store.slot_log import BEFORE_SEND
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def rebuild_statistics(
     ``weight(day)`` is the campaign's evidence weight of a decision made on ``day``.
     Returns the number of decisions replayed.
     """
-    for model in (ArmStat, ArmDay, DelayCount):
+    for model in (ArmStat, ArmDay, DelayCount, SlotStat):
         session.execute(delete(model).where(col(model.campaign_id) == campaign_id))
     session.execute(
         Decision.__table__.update()  # type: ignore[attr-defined]
@@ -167,7 +168,8 @@ def rebuild_statistics(
     )
     decisions = session.exec(select(Decision).where(Decision.campaign_id == campaign_id)).all()
     by_id = {d.id: d for d in decisions}
-    add_decision_stats(session, decisions=decisions, weights=[weight(d.day) for d in decisions])
+    sent = [d for d in decisions if not d.void]  # a void decision is neither contact nor trial
+    add_decision_stats(session, decisions=sent, weights=[weight(d.day) for d in sent])
     events = session.exec(
         select(Event)
         .where(
@@ -181,6 +183,8 @@ def rebuild_statistics(
     for e in events:
         assert e.decision_id is not None
         decision = by_id[e.decision_id]
+        if decision.void or BEFORE_SEND in (e.flags or ()):
+            continue
         stored = EventInput(
             e.event_id, e.type, e.occurred_at, e.amount, e.currency, flags=tuple(e.flags)
         )
