@@ -13,7 +13,16 @@ from sqlmodel import Session, col, select
 from templates_store import prepared
 from templates_store.events_log import COUNT_COLUMN, EventInput, count_outcome
 from templates_store.log import add_decision_stats
-from templates_store.models import Arm, ArmDay, ArmStat, Decision, DelayCount, Event, SlotStat
+from templates_store.models import (
+    TOTAL_DAY,
+    Arm,
+    ArmDay,
+    ArmStat,
+    Decision,
+    DelayCount,
+    Event,
+    SlotStat,
+)
 from templates_store.slot_log import BEFORE_SEND
 
 
@@ -191,3 +200,34 @@ def rebuild_statistics(
         count_outcome(session, decision=decision, event=stored, weight=weight(decision.day))
     session.flush()
     return len(decisions)
+
+
+_SLOT = SlotStat.__table__.c  # type: ignore[attr-defined]
+_SLOT_ROWS = select(
+    *(_SLOT[name] for name in ("segment_id", "arm_id", "slot", "day")),
+    *(_SLOT[name] for name in list(StatRow.__dataclass_fields__)[2:]),
+).where(
+    _SLOT.campaign_id == bindparam("campaign_id"),
+    (_SLOT.day == TOTAL_DAY) | (_SLOT.day >= bindparam("since_day")),
+)
+_SEGMENT_SLOT_ROWS = _SLOT_ROWS.where(_SLOT.segment_id.in_(bindparam("segments", expanding=True)))
+
+
+def slot_rows(
+    session: Session, *, campaign_id: int, since_day: int, segment_ids: Sequence[int] | None = None
+) -> tuple[list[tuple[str, StatRow]], list[tuple[int, int, str, int, int]]]:
+    """Slot statistics in one statement: the totals as (slot, StatRow) per (segment, arm,
+    slot), and the pending buckets (segment_id, arm_id, slot, day, sends) from ``since_day``;
+    of the given segments (all of the campaign's when None)."""
+    params: dict[str, object] = {"campaign_id": campaign_id, "since_day": since_day}
+    if segment_ids is not None:
+        params["segments"] = list(segment_ids)
+    query = _SLOT_ROWS if segment_ids is None else _SEGMENT_SLOT_ROWS
+    totals: list[tuple[str, StatRow]] = []
+    days: list[tuple[int, int, str, int, int]] = []
+    for segment, arm, slot, day, sends, *rest in prepared.rows(session, query, params):
+        if day == TOTAL_DAY:
+            totals.append((slot, StatRow(segment, arm, sends, *rest)))
+        else:
+            days.append((int(segment), int(arm), str(slot), int(day), int(sends)))
+    return totals, days

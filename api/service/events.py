@@ -31,7 +31,7 @@ from api.service.event_targets import (
 )
 from api.service.evidence import Clock
 from bandit.days import EPOCH
-from templates_store import events_log, log
+from templates_store import events_log, log, slot_log
 
 FUTURE_SLACK = timedelta(hours=1)
 
@@ -86,7 +86,7 @@ def record(
             "bad_time",
             f"occurred_at {occurred.isoformat()} is before the decision was made ({decision.decided_at.isoformat()})",
         )
-    flags = _flags(event, to.cfg)
+    flags = _flags(event, to.cfg) + slot_log.flags_for(decision, occurred)
     status = _store(session, event, to, occurred, flags, now, counts)
     if status == "duplicate":  # stored meanwhile by a concurrent request: nothing was written
         stored = events_log.stored_event(session, event_id=event.event_id)

@@ -83,7 +83,7 @@ def arm_facts(arms: list[ArmInfo]) -> Arms:
     return Arms.of([a.channel for a in arms], [a.cost for a in arms])
 
 
-def _arrays(
+def arrays(
     rows: list[statistics.StatRow],
     days: list[tuple[int, int, int, int]],
     segment_index: dict[int, int],
@@ -134,7 +134,7 @@ def segment_stats(
     )
     segment_index = {sid: i for i, sid in enumerate(segment_ids)}
     arm_index = {a.arm_id: j for j, a in enumerate(arms)}
-    return _arrays(rows, days, segment_index, arm_index, clock, cfg)
+    return arrays(rows, days, segment_index, arm_index, clock, cfg)
 
 
 def campaign_stats(
@@ -147,7 +147,7 @@ def campaign_stats(
     days = statistics.day_rows(
         session, campaign_id=cfg.id, since_day=clock.today - cfg.longest_window + 1
     )
-    return _arrays(rows, days, segment_index, arm_index, clock, cfg)
+    return arrays(rows, days, segment_index, arm_index, clock, cfg)
 
 
 def delay_counts(session: Session, cfg: CampaignConfig, clock: Clock) -> DelayCounts:
