@@ -111,7 +111,10 @@ def _decide_sendable(
     out = policy.out
     segment_ids = [p.segment_ids[p.segments[i]] for i in rows]
     at = max(p.times[i] for i in rows)
-    drawn = slots.draw_for(session, ctx, p.cfg, p.arms, p.slots, rows, out.arm, segment_ids, at)
+    read = policy.evidence.slot_rows if policy.evidence is not None else None
+    drawn = slots.draw_for(
+        session, ctx, p.cfg, p.arms, p.slots, rows, out.arm, segment_ids, at, read
+    )
     renditions = _renditions(session, ctx, p.arms, {int(a) for a in out.arm if a >= 0})
     written = _Written(evidence.Clock.at(max(p.times[i] for i in rows), p.cfg))
     for n, i in enumerate(rows):

@@ -87,14 +87,21 @@ def choose(
     chosen: np.ndarray,
     segment_ids: Sequence[int],
     at: datetime,
+    read: statistics.SlotRows | None = None,
 ) -> SlotDraw:
     """Draw a slot for each sendable row (``rows`` into the items, ``chosen`` their arms,
-    ``segment_ids`` their segments) in one vectorised pass."""
+    ``segment_ids`` their segments) in one vectorised pass. ``read``: the segments' slot
+    rows as the arms' statistics read brought them (else read here, or a posterior at most
+    the allocation bound old reused, as the arms' allocation is)."""
     space = slot_plan.space
     involved = sorted(set(segment_ids))
     row_of = {sid: r for r, sid in enumerate(involved)}
     seg_rows = np.array([row_of[s] for s in segment_ids], dtype=np.int64)
-    built = slot_evidence(session, ctx, cfg, arms, space, involved, at)
+    key = ("slot-evidence", cfg.id, tuple(a.arm_id for a in arms), space, tuple(involved))
+    built = ctx.allocations.fresh(key) if read is None else None
+    if built is None:
+        built = slot_evidence(session, ctx, cfg, arms, space, involved, at, read)
+        ctx.allocations.put(key, built)
     channels = [arms[int(k)].channel for k in chosen]
     eligible = slot_plan.pairs[rows, chosen, :]
     masks = space.masks(channels, eligible)
@@ -155,6 +162,7 @@ def slot_evidence(
     space: SlotSpace,
     segment_ids: Sequence[int],
     now: datetime,
+    read: statistics.SlotRows | None = None,
 ) -> bandit_evidence.Evidence:
     """The slot arms' posterior for the given segments (rows in that order): their counts
     with pending decisions weighed by the channel's delay model, and the prior pooled over
@@ -169,13 +177,13 @@ def slot_evidence(
     arm_ids = tuple(a.arm_id for a in arms)
 
     def pooled() -> Any:
-        pool = slot_stats(session, cfg, arms, space, None, clock)
+        pool = slot_stats(session, cfg, arms, space, None, clock, None)
         curves = bandit_evidence.arm_delays(delays, channels, how)
         return bandit_evidence.campaign_prior(pool, curves, channels, how, elapsed)
 
     key = ("slot_prior", cfg.id, arm_ids, tuple(space.labels()), clock.today)
     prior = ctx.cache.get(key, pooled)
-    stats = slot_stats(session, cfg, arms, space, segment_ids, clock)
+    stats = slot_stats(session, cfg, arms, space, segment_ids, clock, read)
     return bandit_evidence.build(
         bandit_evidence.Counts(stats, elapsed),
         bandit_evidence.Arms.of(channels),
@@ -193,10 +201,12 @@ def slot_stats(
     space: SlotSpace,
     segment_ids: Sequence[int] | None,
     clock: evidence.Clock,
+    read: statistics.SlotRows | None,
 ) -> ArmStats:
     """Slot statistics per (segment, slot arm), summed over each channel's arms (rows: the
-    given segments in order, or every segment with slot statistics when None)."""
-    totals, days = statistics.slot_rows(
+    given segments in order, or every segment with slot statistics when None), from the
+    rows ``read`` already, else read here."""
+    totals, days = read or statistics.slot_rows(
         session,
         campaign_id=cfg.id,
         since_day=clock.today - cfg.longest_window + 1,
@@ -245,6 +255,7 @@ def draw_for(
     chosen: np.ndarray,
     segment_ids: Sequence[int],
     at: datetime,
+    read: statistics.SlotRows | None = None,
 ) -> SlotDraw | None:
     """``choose`` for the rows whose arm was drawn; None without send slots."""
     if slot_plan is None or not len(rows):
@@ -252,7 +263,7 @@ def draw_for(
     drawn = chosen >= 0
     picked = choose(
         session, ctx, cfg, arms, slot_plan, rows[drawn], chosen[drawn],
-        [s for s, d in zip(segment_ids, drawn, strict=True) if d], at,
+        [s for s, d in zip(segment_ids, drawn, strict=True) if d], at, read,
     )  # fmt: skip
     slot = np.full(len(rows), -1, dtype=np.int64)
     propensity = np.ones(len(rows))
