@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ArmOut(BaseModel):
@@ -25,7 +25,22 @@ class ArmOut(BaseModel):
     allocation: float
 
 
+class SlotOut(BaseModel):
+    """A send slot of a channel: its sends and pays, the posterior of the objective (mean,
+    95% interval) and the probability that it is the channel's best slot."""
+
+    channel: str
+    slot: str
+    sends: int
+    pays: int
+    mean: float
+    low: float
+    high: float
+    p_best: float
+
+
 class ArmsOut(BaseModel):
     segment: str | None
     objective: str
     arms: list[ArmOut]
+    slots: list[SlotOut] = Field(default_factory=list, description="per channel (send slots)")

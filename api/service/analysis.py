@@ -19,6 +19,7 @@ from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import arm_catalog, arm_needs, debtor
+from api.service.slots import slot_summaries
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
 from bandit.log_cells import neutralise
@@ -132,7 +133,8 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
                 allocation=float(allocation[j]),
             )
         )
-    return ArmsOut(segment=segment, objective=objective, arms=result)
+    slots = slot_summaries(session, ctx, cfg, infos, ids, pooled=segment is None, now=now)
+    return ArmsOut(segment=segment, objective=objective, arms=result, slots=slots)
 
 
 def audit(session: Session, decision_id: str) -> dict[str, Any]:

@@ -13,15 +13,18 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from api.schemas import SlotOut
 from api.service import evidence
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from bandit import evidence as bandit_evidence
 from bandit.eligibility import ArmCatalog, Debtor, load_zone
+from bandit.outcomes import PAY
 from bandit.policies import Policy, Thompson, Uniform
 from bandit.sequence import History, Previous, cadence_block
 from bandit.slots import SlotSpace, decide_slots, pair_masks, send_times, slot_index
 from bandit.stats import ArmStats
+from bandit.summary import summarize
 from templates_store import statistics
 from templates_store.catalog import ArmInfo
 
@@ -302,3 +305,57 @@ def timing(
         float(draw.propensity[n]),
         draw.audit[n],
     )
+
+
+def slot_summaries(
+    session: Session,
+    ctx: ServiceContext,
+    cfg: CampaignConfig,
+    arms: Sequence[ArmInfo],
+    segment_ids: Sequence[int],
+    *,
+    pooled: bool,
+    now: datetime,
+) -> list[SlotOut]:
+    """Per channel, each slot's sends, pays, posterior (mean, 95% interval) and probability
+    of being the channel's best slot: of one segment, or pooled over ``segment_ids``."""
+    if not cfg.slots or not arms:
+        return []
+    space = space_of(cfg, arms)
+    clock = evidence.Clock.at(now, cfg)
+    stats = slot_stats(session, cfg, arms, space, list(segment_ids), clock, None)
+    if pooled:
+        stats = ArmStats(**{f: getattr(stats, f).sum(axis=0, keepdims=True) for f in _STAT_ARRAYS})
+    built = slot_evidence(session, ctx, cfg, arms, space, [], now)
+    built = bandit_evidence.build(
+        bandit_evidence.Counts(stats, evidence.elapsed_days(clock, cfg.longest_window)),
+        bandit_evidence.Arms.of(space.arm_channels),
+        evidence.learning(cfg),
+        cfg.objective,
+        delays=built.delays,
+        prior=built.prior,
+    )
+    rng = np.random.default_rng(0)
+    t = len(space.slots)
+    out: list[SlotOut] = []
+    for c, channel in enumerate(space.channels):
+        include = np.zeros(space.size, dtype=bool)
+        include[c * t : (c + 1) * t] = True
+        summary = summarize(built.posterior, cfg.objective, 0, rng, arms=include)
+        for j in range(c * t, (c + 1) * t):
+            out.append(
+                SlotOut(
+                    channel=channel,
+                    slot=space.slots[j - c * t].label,
+                    sends=int(stats.sends[0, j]) if stats.sends.shape[0] else 0,
+                    pays=round(float(stats.successes[0, j, PAY])) if len(stats.sends) else 0,
+                    mean=float(summary.mean[j]),
+                    low=float(summary.low[j]),
+                    high=float(summary.high[j]),
+                    p_best=float(summary.p_best[j]),
+                )
+            )
+    return out
+
+
+_STAT_ARRAYS = ("successes", "closed", "pending", "sends", "amount_sum", "amount_sq")

@@ -237,3 +237,22 @@ def test_rebuild_stats_equals_incremental_with_slots(api: Api) -> None:
 
 def _rounded(row: statistics.StatRow) -> tuple[Any, ...]:
     return tuple(round(v, 9) if isinstance(v, float) else v for v in astuple(row))
+
+
+def test_arms_statistics_show_each_channels_slots(api: Api) -> None:
+    setup_campaign(api, send_slots=SLOTS, caps=[])
+    items = [debtor(f"d-{n}", at=iso(local(DAY, 9))) for n in range(12)]
+    api.post("/v1/campaigns/loans/decisions/batch", "sender", {"items": items})
+    for segment in (None, "risk=high|dpd=31-60"):
+        query = "" if segment is None else f"?segment={segment}"
+        body = api.get(f"/v1/campaigns/loans/arms{query}", "analyst").json()
+        slots = body["slots"]
+        channels = {a["channel"] for a in body["arms"]}
+        assert {(s["channel"], s["slot"]) for s in slots} == {
+            (c, t) for c in channels for t in SLOTS
+        }
+        for channel in channels:
+            mine = [s for s in slots if s["channel"] == channel]
+            assert sum(s["p_best"] for s in mine) == pytest.approx(1.0)
+            assert all(0 <= s["low"] <= s["mean"] <= s["high"] <= 1 for s in mine)
+        assert sum(s["sends"] for s in slots) == 12
