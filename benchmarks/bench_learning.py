@@ -6,7 +6,10 @@ policies meet the same debtors). Goals (issue 5): thompson <= 0.3x uniform on ba
 <= 0.8x thompson-naive on delayed-pay, <= 0.7x no pooling (thompson-unpooled) on cold-start.
 On mixed-delay (letters pay ~20 days late, SMS and email ~2 days), thompson with per-channel
 delay models against the naive count and against one delay model for all channels (the model
-before per-channel delays, thompson-pooled-delays).
+before per-channel delays, thompson-pooled-delays). On send-time (issue 15): thompson with
+send slots <= 0.6x thompson-noslot (a random slot), the factored slot model not worse than
+crossing arms with slots (thompson-crossed, ratio <= 1.0), and the share of the last 20% of
+days' SMS sent in the best SMS slot (goal >= 70%).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ COMPARISONS: tuple[tuple[str, str, str, float | None], ...] = (
     ("mixed-delay", "thompson-pooled-delays", "thompson-naive", None),
     ("mixed-delay", "thompson", "thompson-naive", 0.8),
     ("mixed-delay", "thompson", "thompson-pooled-delays", 0.8),
+    ("send-time", "thompson", "thompson-noslot", 0.6),
+    ("send-time", "thompson", "thompson-crossed", 1.0),
 )
+BEST_SMS_SLOT = "@3:sms"  # send-time's 17:00-21:00, the SMS factor 1.6
 BOOTSTRAP = 10_000
 
 
@@ -50,9 +56,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--scenario", default=None, help="only this scenario's comparisons")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     for scenario, policy, baseline, goal in COMPARISONS:
+        if args.scenario is not None and scenario != args.scenario:
+            continue
         start = time.perf_counter()
         result = simulate(scenario, [policy, baseline], reps=args.reps, seed=args.seed)
         seconds = time.perf_counter() - start
@@ -70,6 +79,25 @@ def main() -> None:
         print(f"  regret {baseline:<22} {band(theirs)}")
         target = "" if goal is None else f"(goal <= {goal}) "
         print(f"  ratio {policy}/{baseline}: {ratio:.3f} [{low:.3f}, {high:.3f}] {target}{verdict}")
+        if scenario == "send-time" and baseline == "thompson-noslot":
+            share = best_slot_share(result, policy)
+            verdict = "met" if share >= 0.7 else "NOT met"
+            print(
+                f"  {policy}: last 20% of days' SMS in the best SMS slot {share:.1%} (goal >= 70%) {verdict}"
+            )
+
+
+def best_slot_share(result: object, policy: str) -> float:
+    """Share of the SMS decisions of the last 20% of days sent in the best SMS slot."""
+    from simulations.results import SimulationResult
+
+    assert isinstance(result, SimulationResult)
+    run = result.runs[policy]
+    last = run.allocation[-max(1, round(0.2 * result.days)) :]  # (days, S, K)
+    weighted = (last * result.segment_share[None, :, None]).sum(axis=(0, 1))
+    sms = np.array([arm.endswith(":sms") for arm in result.arms])
+    best = np.array([arm.endswith(BEST_SMS_SLOT) for arm in result.arms])
+    return float(weighted[best].sum() / weighted[sms].sum())
 
 
 if __name__ == "__main__":
