@@ -85,6 +85,37 @@ def main() -> None:
             print(
                 f"  {policy}: last 20% of days' SMS in the best SMS slot {share:.1%} (goal >= 70%) {verdict}"
             )
+            print_learned_slots(result, policy)
+
+
+def print_learned_slots(result: object, policy: str) -> None:
+    """Per channel, the share of its last 20% of days' decisions in each send slot."""
+    from simulations.results import SimulationResult
+    from simulations.scenario import load_scenario
+
+    assert isinstance(result, SimulationResult)
+    labels = load_scenario(result.scenario).campaign.send_slots or []
+    weighted = _last_days(result, policy)
+    for channel in sorted({arm.split(":")[1] for arm in result.arms}):
+        mine = np.array([arm.endswith(f":{channel}") for arm in result.arms])
+        shares = [
+            weighted[mine & np.array([f"@{t}:" in arm for arm in result.arms])].sum()
+            / weighted[mine].sum()
+            for t in range(len(labels))
+        ]
+        cells = "  ".join(
+            f"{label} {share:5.1%}" for label, share in zip(labels, shares, strict=True)
+        )
+        print(f"    {channel:<7} {cells}")
+
+
+def _last_days(result: object, policy: str) -> np.ndarray:
+    """Decisions per crossed arm over the last 20% of days, weighted by segment share."""
+    from simulations.results import SimulationResult
+
+    assert isinstance(result, SimulationResult)
+    last = result.runs[policy].allocation[-max(1, round(0.2 * result.days)) :]  # (days, S, K)
+    return np.asarray((last * result.segment_share[None, :, None]).sum(axis=(0, 1)))
 
 
 def best_slot_share(result: object, policy: str) -> float:
@@ -92,9 +123,7 @@ def best_slot_share(result: object, policy: str) -> float:
     from simulations.results import SimulationResult
 
     assert isinstance(result, SimulationResult)
-    run = result.runs[policy]
-    last = run.allocation[-max(1, round(0.2 * result.days)) :]  # (days, S, K)
-    weighted = (last * result.segment_share[None, :, None]).sum(axis=(0, 1))
+    weighted = _last_days(result, policy)
     sms = np.array([arm.endswith(":sms") for arm in result.arms])
     best = np.array([arm.endswith(BEST_SMS_SLOT) for arm in result.arms])
     return float(weighted[best].sum() / weighted[sms].sum())
