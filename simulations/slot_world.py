@@ -49,8 +49,6 @@ def slot_problems(sc: Scenario) -> list[str]:
                 problems.append(f"slots[{label!r}].{channel}: no arm uses this channel")
             if not factor >= 0:
                 problems.append(f"slots[{label!r}].{channel}: a factor is zero or more")
-    if labels and sc.population is not None:
-        problems.append("campaign.send_slots: not simulated with [population] yet")
     return problems
 
 
@@ -90,14 +88,26 @@ def crossed(sc: Scenario) -> Scenario:
     return sc.model_copy(update={"arms": arms, "campaign": campaign})
 
 
-def _view(world: Scenario, arms: list[ArmSpec]) -> Environment:
-    """An environment over other arms in the same world (for an agent's shapes only)."""
-    data = world.model_dump()
+def _view(world: Environment, arms: list[ArmSpec], columns: np.ndarray) -> Environment:
+    """The world's environment over other arms (an agent's shapes and channels): each new arm
+    takes the rates, amounts, cost and delays of the crossed arm ``columns[j]``; its rows
+    (segments, or the population's segment x history cells) stay the world's."""
+    data = world.scenario.model_dump()
     data["arms"] = [a.model_dump() for a in arms]
     data["slots"] = {}
     data["campaign"]["send_slots"] = None
     data["campaign"]["champion"] = None
-    return Environment.from_scenario(validate_scenario(data, f"{world.name} (view)"))
+    return replace(
+        world,
+        scenario=validate_scenario(data, f"{world.scenario.name} (view)"),
+        rates=world.rates[:, columns],
+        amount=world.amount[:, columns],
+        cost=world.cost[columns],
+        tracked=world.tracked[columns],
+        pattern_mask=world.pattern_mask[:, columns],
+        delay_cdf=world.delay_cdf[:, columns],
+        drift=(),
+    )
 
 
 class SlotViews:
@@ -112,15 +122,16 @@ class SlotViews:
         channels = tuple(dict.fromkeys(a.channel for a in base))
         self.space = SlotSpace(channels, parse_slots(labels, NO_QUIET))
         self.arm_channel = np.array([channels.index(a.channel) for a in base])
-        self.arm = _view(
-            sc, [a.model_copy(update={"template": a.template.split("@")[0]}) for a in base]
-        )
+        plain = [a.model_copy(update={"template": a.template.split("@")[0]}) for a in base]
+        self.arm = _view(world, plain, np.arange(self.k) * self.t)
         slot_arms = [
             ArmSpec(template=f"slot{t}", channel=c, pay={DEFAULT: 0.01})
             for c in channels
             for t in range(self.t)
         ]
-        self.slot = _view(sc, slot_arms)
+        first = [int(np.flatnonzero(self.arm_channel == c)[0]) for c in range(len(channels))]
+        columns = np.array([k * self.t + t for k in first for t in range(self.t)])
+        self.slot = _view(world, slot_arms, columns)
         # crossed arm kk = k * T + t -> slot arm c(k) * T + t
         kk = np.arange(self.k * self.t)
         self.to_slot = self.arm_channel[kk // self.t] * self.t + kk % self.t

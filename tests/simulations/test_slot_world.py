@@ -53,11 +53,18 @@ def test_bad_slots_are_located(changes: dict[str, Any], message: str) -> None:
         validate_scenario(data(**changes))
 
 
-def test_population_with_slots_is_refused_for_now() -> None:
-    body = data(population={"new_per_day": 10})
+def test_a_population_with_slots_learns_the_windows() -> None:
+    body = data(population={"new_per_day": 300, "cadence_days": 2, "max_touches": 4}, days=20)
     del body["daily_volume"]
-    with pytest.raises(ScenarioError, match="not simulated with \\[population\\] yet"):
-        validate_scenario(body)
+    body["campaign"]["segment_by"] = ["touch"]
+    body["arms"][2]["touch_factor"] = {"1": 1.2, "2+": 0.8}
+    sc = validate_scenario(body)
+    result = simulate(sc, "thompson,thompson-noslot,thompson-crossed,oracle", reps=2, seed=3)
+    regret = {name: run.daily["regret"].sum(axis=1).mean() for name, run in result.runs.items()}
+    assert regret["oracle"] == 0.0
+    assert regret["thompson"] < regret["thompson-noslot"]
+    summary = result.summary()["policies"]["thompson"]
+    assert summary["recovery_rate"]["mean"] > 0
 
 
 def test_the_crossed_world_multiplies_each_arm_by_its_slot_factor() -> None:
