@@ -84,9 +84,11 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         return _refused(
             p, i, Reason(code="no_templates", detail="the campaign has no templates yet")
         )
-    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
+    # with send slots, the reasons are those of the earliest window's send time
+    at = p.times[i] if p.slots is None else min(p.slots.starts[i])
+    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], at)
     lacking, next_allowed_at = variables.explain(
-        p.arms, p.cfg.rules, p.debtors[i], p.times[i], p.needs, p.given[i], found
+        p.arms, p.cfg.rules, p.debtors[i], at, p.needs, p.given[i], found
     )
     reasons = [
         Reason(code=e.code, channel=e.channel, arm=e.arm, detail=e.detail)

@@ -256,3 +256,18 @@ def test_arms_statistics_show_each_channels_slots(api: Api) -> None:
             assert sum(s["p_best"] for s in mine) == pytest.approx(1.0)
             assert all(0 <= s["low"] <= s["mean"] <= s["high"] <= 1 for s in mine)
         assert sum(s["sends"] for s in slots) == 12
+
+
+def test_a_no_send_with_slots_gives_the_reasons_of_the_first_window(api: Api) -> None:
+    setup_campaign(api, send_slots=["17:00-21:00"], caps=[{"channel": "*", "max": 1, "days": 2}])
+    first = api.post(
+        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at=iso(local(DAY, 9)))
+    )
+    assert first.json()["send"] is True
+    again = api.post(
+        "/v1/campaigns/loans/decisions", "sender", debtor("d-1", at=iso(local(DAY, 10)))
+    )
+    out = again.json()
+    assert out["send"] is False, out
+    assert {r["code"] for r in out["reasons"]} >= {"frequency_cap"}
+    assert out["next_allowed_at"] is not None
