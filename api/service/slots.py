@@ -21,6 +21,7 @@ from bandit import evidence as bandit_evidence
 from bandit.eligibility import ArmCatalog, Debtor, load_zone
 from bandit.outcomes import PAY
 from bandit.policies import Policy, Thompson, Uniform
+from bandit.posterior import objective_mean
 from bandit.sequence import History, Previous, cadence_block
 from bandit.slots import SlotSpace, decide_slots, pair_masks, send_times, slot_index
 from bandit.stats import ArmStats
@@ -136,8 +137,6 @@ def _posterior_audit(
     cfg: CampaignConfig,
 ) -> dict[str, Any]:
     """Per slot of the drawn arm's channel: eligible, allocation, sends and posterior."""
-    from bandit.posterior import objective_mean
-
     mean = objective_mean(built.posterior, cfg.objective)
     outcome = cfg.objective.single_outcome
     labels = space.labels()
