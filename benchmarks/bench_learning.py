@@ -14,6 +14,10 @@ attributes in its segments against `thompson-flat` (the same policy without them
 rate ratio (goal >= 1.10) and regret ratio (goal <= 0.7); and thompson's recovery rate against
 the oracle's (goal >= 0.9). Each ratio of means has a 95% paired bootstrap interval; a goal is
 "met" when the whole interval clears it, "met on the mean" when only the ratio does.
+
+On send-time (issue 15): thompson with send slots <= 0.6x thompson-noslot (a random slot),
+the factored slot model not worse than crossing arms with slots (thompson-crossed, ratio
+<= 1.0), and the share of the last 20% of days' SMS sent in the best SMS slot (goal >= 70%).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ COMPARISONS: tuple[tuple[str, str, str, float | None], ...] = (
     ("mixed-delay", "thompson-pooled-delays", "thompson-naive", None),
     ("mixed-delay", "thompson", "thompson-naive", 0.8),
     ("mixed-delay", "thompson", "thompson-pooled-delays", 0.8),
+    ("send-time", "thompson", "thompson-noslot", 0.6),
+    ("send-time", "thompson", "thompson-crossed", 1.0),
 )
 # scenario, policy, baseline policy, figure, goal, direction (">=": ratio at least the goal)
 SEQUENCE_GOALS: tuple[tuple[str, str, str, str, float, str], ...] = (
@@ -41,6 +47,7 @@ SEQUENCE_GOALS: tuple[tuple[str, str, str, str, float, str], ...] = (
     ("sequence", "thompson", "thompson-flat", "regret", 0.7, "<="),
     ("sequence", "thompson", "oracle", "recovery_rate", 0.9, ">="),
 )
+BEST_SMS_SLOT = "@3:sms"  # send-time's 17:00-21:00, the SMS factor 1.6
 BOOTSTRAP = 10_000
 
 
@@ -107,6 +114,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["all", "sequence", "regret"], default="all", help="which goals to run"
     )
+    parser.add_argument("--scenario", default=None, help="only this scenario's comparisons")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     if args.only in ("all", "sequence"):
@@ -114,6 +122,8 @@ def main() -> None:
     if args.only == "sequence":
         return
     for scenario, policy, baseline, goal in COMPARISONS:
+        if args.scenario is not None and scenario != args.scenario:
+            continue
         start = time.perf_counter()
         result = simulate(scenario, [policy, baseline], reps=args.reps, seed=args.seed)
         seconds = time.perf_counter() - start
@@ -128,6 +138,54 @@ def main() -> None:
         print(f"  regret {baseline:<22} {band(theirs)}")
         target = "" if goal is None else f"(goal <= {goal}) "
         print(f"  ratio {policy}/{baseline}: {ratio:.3f} [{low:.3f}, {high:.3f}] {target}{found}")
+        if scenario == "send-time" and baseline == "thompson-noslot":
+            share = best_slot_share(result, policy)
+            met = "met" if share >= 0.7 else "NOT met"
+            print(
+                f"  {policy}: last 20% of days' SMS in the best SMS slot {share:.1%} (goal >= 70%) {met}"
+            )
+            print_learned_slots(result, policy)
+
+
+def print_learned_slots(result: object, policy: str) -> None:
+    """Per channel, the share of its last 20% of days' decisions in each send slot."""
+    from simulations.results import SimulationResult
+    from simulations.scenario import load_scenario
+
+    assert isinstance(result, SimulationResult)
+    labels = load_scenario(result.scenario).campaign.send_slots or []
+    weighted = _last_days(result, policy)
+    for channel in sorted({arm.split(":")[1] for arm in result.arms}):
+        mine = np.array([arm.endswith(f":{channel}") for arm in result.arms])
+        shares = [
+            weighted[mine & np.array([f"@{t}:" in arm for arm in result.arms])].sum()
+            / weighted[mine].sum()
+            for t in range(len(labels))
+        ]
+        cells = "  ".join(
+            f"{label} {share:5.1%}" for label, share in zip(labels, shares, strict=True)
+        )
+        print(f"    {channel:<7} {cells}")
+
+
+def _last_days(result: object, policy: str) -> np.ndarray:
+    """Decisions per crossed arm over the last 20% of days, weighted by segment share."""
+    from simulations.results import SimulationResult
+
+    assert isinstance(result, SimulationResult)
+    last = result.runs[policy].allocation[-max(1, round(0.2 * result.days)) :]  # (days, S, K)
+    return np.asarray((last * result.segment_share[None, :, None]).sum(axis=(0, 1)))
+
+
+def best_slot_share(result: object, policy: str) -> float:
+    """Share of the SMS decisions of the last 20% of days sent in the best SMS slot."""
+    from simulations.results import SimulationResult
+
+    assert isinstance(result, SimulationResult)
+    weighted = _last_days(result, policy)
+    sms = np.array([arm.endswith(":sms") for arm in result.arms])
+    best = np.array([arm.endswith(BEST_SMS_SLOT) for arm in result.arms])
+    return float(weighted[best].sum() / weighted[sms].sum())
 
 
 if __name__ == "__main__":

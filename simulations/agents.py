@@ -49,6 +49,8 @@ POLICY_NAMES: tuple[str, ...] = (
     "thompson-naive",
     "thompson-pooled-delays",
     "thompson-unpooled",
+    "thompson-noslot",  # simulations.slot_world
+    "thompson-crossed",
     "ucb1",
     "epsilon-greedy",
     "uniform",

@@ -153,9 +153,10 @@ def _parse_row(row: Mapping[str, str | None], needs: Sequence[str]) -> _Row:
     propensity = _number(row.get("propensity"), "propensity")
     if not 0.0 < propensity <= 1.0:
         raise ValueError(f"propensity {propensity:g} is outside (0, 1]")
+    slot = (row.get("slot") or "").strip()  # with send slots, the action is (arm, slot)
     return _Row(
         segment=_text(row, "segment"),
-        arm=_text(row, "arm"),
+        arm=_text(row, "arm") + (f"@{slot}" if slot else ""),
         decided_at=decided_at,
         propensity=propensity,
         values=tuple(_number(row.get(c), c) for c in needs),

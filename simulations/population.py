@@ -24,11 +24,11 @@ from bandit.guardrails import Guardrail
 from bandit.outcomes import CLICK, OPEN, OUTCOMES, PAY
 from bandit.sequence import OUTCOME_LEVELS, condition_mask
 from bandit.stats import BoolArray, FloatArray, IntArray
-from simulations.agents import Agent, policy_spec
 from simulations.environment import Debtors, Environment, Outcome
 from simulations.guardrails import ArmGuards
 from simulations.results import DAILY_FIELDS, PolicyRun
 from simulations.scenario import Scenario, rate_for
+from simulations.slot_world import agent_for
 
 NEVER = np.iinfo(np.int64).max // 4  # "no such day"
 POPULATION_FIELDS: tuple[str, ...] = (
@@ -228,8 +228,7 @@ def run_population(
     sent_channel = np.full((reps, n, pop.max_touches), -1, dtype=np.int64)
     guard = ArmGuards([Guardrail(g.outcome, g.max_rate) for g in campaign.guardrails], reps, arms)
 
-    spec = policy_spec(name, view)
-    agent = Agent(spec, view, reps, np.random.default_rng([seed, zlib.crc32(name.encode())]))
+    agent = agent_for(name, view, reps, np.random.default_rng([seed, zlib.crc32(name.encode())]))
     rng = agent.rng
     daily = {field: np.zeros((reps, days)) for field in DAILY_FIELDS}
     totals = {field: np.zeros(reps) for field in POPULATION_FIELDS}

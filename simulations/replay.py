@@ -30,7 +30,7 @@ from simulations.estimators import (
     parse_estimators,
 )
 
-POLICIES_HELP = "uniform | arm:<template:channel> | thompson"
+POLICIES_HELP = "uniform | arm:<template:channel> | arm:<template:channel>@<slot> | thompson"
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,15 @@ def stationary_target(policy: str, log: DecisionLog) -> Target:
         table = np.full((segments, arms), 1.0 / arms)
     elif policy.startswith("arm:"):
         name = policy.removeprefix("arm:")
-        if name not in log.arms:
+        # on a log with send slots, arm:<template>:<channel>@<slot> fixes both and
+        # arm:<template>:<channel> marginalises: that arm in a uniformly random logged slot
+        chosen = [j for j, a in enumerate(log.arms) if a == name or a.startswith(f"{name}@")]
+        if not chosen:
             raise ValueError(
                 f"arm {name!r} never appears in {log.source}; logged arms: {', '.join(log.arms)}"
             )
         table = np.zeros((segments, arms))
-        table[:, log.arms.index(name)] = 1.0
+        table[:, chosen] = 1.0 / len(chosen)
     else:
         raise ValueError(f"unknown replay policy {policy!r}; use {POLICIES_HELP}")
     return Target(table, np.arange(segments, dtype=np.int64), log.segment)

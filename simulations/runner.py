@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from bandit.outcomes import PAY
-from simulations.agents import POLICY_NAMES, Agent, policy_spec
+from simulations.agents import POLICY_NAMES
 from simulations.environment import Environment, Outcome
 from simulations.population import run_population
 from simulations.results import DAILY_FIELDS, PolicyRun, SimulationResult
 from simulations.scenario import Scenario, load_scenario
+from simulations.slot_world import agent_for, crossed, slotted
 
 DEFAULT_POLICIES: tuple[str, ...] = (
     "thompson",
@@ -56,9 +57,7 @@ def run_policy(
     days = env.scenario.days
     segments, arms = env.shape
     arrivals = np.random.default_rng([seed, 0])
-    agent = Agent(
-        policy_spec(name, env), env, reps, np.random.default_rng([seed, zlib.crc32(name.encode())])
-    )
+    agent = agent_for(name, env, reps, np.random.default_rng([seed, zlib.crc32(name.encode())]))
     daily = {field: np.zeros((reps, days)) for field in DAILY_FIELDS}
     allocation = np.zeros((days, segments, arms))
     for day in range(days):
@@ -116,7 +115,8 @@ def simulate(
         raise ValueError(f"reps must be at least 1, got {reps}")
     if seed < 0:
         raise ValueError(f"seed must be zero or more, got {seed}")
-    env = Environment.from_scenario(sc)
+    env = Environment.from_scenario(crossed(sc) if slotted(sc) else sc)  # slots: (arm, slot)s
+    sc = env.scenario
     runs = {name: run_policy(env, name, reps, seed, progress) for name in names}
     return SimulationResult(
         scenario=sc.name,

@@ -1,11 +1,8 @@
 """Scenario files (TOML): the true world a policy is simulated in, validated with located errors.
-
-A scenario names segments (traffic shares, consent shares), arms (template x channel) with true
-open/click/pay rates and amounts per segment, channel costs, pay delays, drift, the campaign's
-options, daily volume and days. ``[generator]`` may stand in for ``[[segments]]`` and ``[[arms]]``
-(see ``simulations.generate``). Errors name the field: ``arms[2].pay: 'dpd=31-60' is not a
-segment key``.
-"""
+Segments (traffic and consent shares), arms (template x channel) with true rates and amounts per
+segment, costs, pay delays, drift, send slots, the campaign's options, volume and days;
+``[generator]`` may stand in for segments and arms (``simulations.generate``). Errors name the
+field: ``arms[2].pay: 'dpd=31-60' is not a segment key``."""
 
 from __future__ import annotations
 
@@ -110,6 +107,7 @@ class CampaignSpec(_Model):
     max_touches: Annotated[int, Field(ge=1)] | None = None
     caps: list[CapSpec] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list, max_length=1)
+    send_slots: list[str] | None = None  # local windows "HH:MM-HH:MM" (simulations.slot_world)
 
     @field_validator("buckets")
     @classmethod
@@ -209,10 +207,13 @@ class Scenario(_Model):
     segments: Annotated[list[SegmentSpec], Field(min_length=1)]
     arms: Annotated[list[ArmSpec], Field(min_length=1)]
     drift: list[DriftSpec] = Field(default_factory=list)
+    slots: dict[str, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        problems = _cross_checks(self)
+        from simulations.slot_world import slot_problems  # it builds on this module
+
+        problems = _cross_checks(self) + slot_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self

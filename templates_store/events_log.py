@@ -5,8 +5,8 @@ increments (templates_store.upsert), and an outcome counts once per decision: th
 of a type flips the decision's ``<type>_at`` from NULL with a conditional UPDATE, and only the
 writer whose UPDATE hit the row adds to the counts. A pay flagged ``currency_mismatch`` counts
 as a pay, but its amount is stored only, never summed: here and in ``rebuild_statistics``
-alike. An opt-out is remembered per (campaign, debtor, channel) in ``opt_out``; one that no
-decision was attributed to is stored with its campaign and debtor only (``decision_id`` NULL).
+alike. An opt-out is remembered per (campaign, debtor, channel) in ``opt_out``; one with no
+decision is stored with its campaign and debtor only. Send slots: templates_store.slot_log.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from sqlmodel import Session, col, select
 
 from bandit.channels import ALL_CHANNELS, CHANNELS
 from bandit.days import days_between
-from templates_store import prepared
+from templates_store import prepared, slot_log
 from templates_store.log import DecisionRef
 from templates_store.models import AddressOptOut, ArmStat, Decision, DelayCount, Event, OptOut
-from templates_store.upsert import add_many
+from templates_store.upsert import add_many, merge_increments
 
 OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
 COUNT_COLUMN = {"open": "opens", "click": "clicks", "pay": "pays"}
@@ -115,6 +115,7 @@ class Counts:
     # (campaign, channel, outcome, delay day) -> outcomes counted
     delays: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
     stats: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+    slots: dict[tuple[int, int, str], dict[str, float]] = field(default_factory=dict)
     # (campaign, debtor, channel) -> the earliest opt-out time
     opt_outs: dict[tuple[int, str, str], datetime] = field(default_factory=dict)
     # (campaign, debtor, channel, address) -> the earliest opt-out of that one address
@@ -125,10 +126,8 @@ class Counts:
     def add(self, other: Counts) -> None:
         for delay, n in other.delays.items():
             self.delays[delay] = self.delays.get(delay, 0) + n
-        for stat, increments in other.stats.items():
-            mine = self.stats.setdefault(stat, {})
-            for name, value in increments.items():
-                mine[name] = mine.get(name, 0) + value
+        merge_increments(self.stats, other.stats)
+        merge_increments(self.slots, other.slots)
         for key, at in other.opt_outs.items():
             self.opt_outs[key] = min(at, self.opt_outs.get(key, at))
         for where, at in other.addresses.items():
@@ -163,8 +162,11 @@ def apply_counts(session: Session, counts: Counts) -> None:
         )
     for (segment_id, arm_id), increments in sorted(counts.stats.items()):
         _add_to_arm_stat(session, segment_id, arm_id, increments)
+    for (segment_id, arm_id, slot), increments in sorted(counts.slots.items()):
+        slot_log.add_to_slot_stat(session, segment_id, arm_id, slot, increments)
     counts.delays.clear()
     counts.stats.clear()
+    counts.slots.clear()
     counts.opt_outs.clear()
     counts.addresses.clear()
 
@@ -227,9 +229,14 @@ def record_event(
         return "duplicate"
     if late:
         return "late"
+    if slot_log.BEFORE_SEND in event.flags and event.type in slot_log.VOIDING:
+        slot_log.void_decision(session, decision_id=decision.id, weight=weight)
     if channel is not None:
         _opt_out(session, decision.campaign_id, decision.debtor_id, channel, event, counts)
-    elif event.type in OUTCOME_COLUMN:  # a complaint or a conversation is stored only
+        return "accepted"
+    if slot_log.BEFORE_SEND in event.flags or getattr(decision, "void", False):
+        return "accepted"  # stored, not counted: before the send, or of a void decision
+    if event.type in OUTCOME_COLUMN:  # a complaint or a conversation is stored only
         count_outcome(session, decision=decision, event=event, weight=weight, counts=counts)
     return "accepted"
 
@@ -386,6 +393,10 @@ def count_outcome(
         increments.update(amount=amount, amount_w=amount * weight, amount_sq_w=amount**2 * weight)
     if increments:
         held.add(Counts(stats={(decision.segment_id, decision.arm_id): increments}))
+        if decision.slot is not None:
+            held.add(
+                Counts(slots={(decision.segment_id, decision.arm_id, decision.slot): increments})
+            )
     if counts is None:
         apply_counts(session, held)
     if changed and isinstance(decision, Decision):

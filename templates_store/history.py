@@ -63,7 +63,12 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
     first-contact template."""
     debtors: BindParameter[Any] = bindparam("debtor_ids", expanding=True)
     campaign: BindParameter[Any] = bindparam("campaign_id")
-    in_campaign = (_DECISION.campaign_id == campaign) & _DECISION.debtor_id.in_(debtors)
+    in_campaign = (
+        (_DECISION.campaign_id == campaign)
+        & _DECISION.debtor_id.in_(debtors)
+        & _DECISION.void.is_(False)  # a send voided before its time was never a contact
+    )
+    sent_at = func.coalesce(_DECISION.send_at, _DECISION.decided_at)  # slots: when it goes
     earlier = Decision.__table__.alias("earlier")  # type: ignore[attr-defined]
     latest_at = (
         select(func.max(earlier.c.decided_at))
@@ -71,13 +76,14 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
             earlier.c.campaign_id == _DECISION.campaign_id,
             earlier.c.debtor_id == _DECISION.debtor_id,
             earlier.c.decided_at <= bindparam("until"),
+            earlier.c.void.is_(False),
         )
         .scalar_subquery()
     )
     latest = select(
         literal("l").label("kind"),
         _DECISION.debtor_id,
-        _DECISION.decided_at.label("at"),
+        sent_at.label("at"),
         _DECISION.channel,
         null().cast(String()).label("template"),
         *(_DECISION[name] for name in _STATE),
@@ -90,7 +96,7 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
         select(
             literal("c"),
             _DECISION.debtor_id,
-            _DECISION.decided_at,
+            sent_at,
             _DECISION.channel,
             _TEMPLATE.key,
             *none,

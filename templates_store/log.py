@@ -16,11 +16,13 @@ from sqlmodel import Session, SQLModel, col, select
 
 from templates_store import prepared
 from templates_store.models import (
+    TOTAL_DAY,
     Arm,
     ArmDay,
     ArmStat,
     Decision,
     Segment,
+    SlotStat,
     Snapshot,
     Template,
 )
@@ -59,6 +61,11 @@ class NewDecision:
     touch: int = 1
     case_id: str | None = None
     debt_id: str | None = None
+    slot: str | None = None
+    send_at: datetime | None = None
+    arm_propensity: float | None = None
+    slot_propensity: float | None = None
+    void: bool = False
 
 
 # what a decision knows when it is made (its outcome columns start empty)
@@ -148,6 +155,43 @@ def add_decision_stats(
         rows=sorted(days.values(), key=_key3),
         increment_columns=("sends",),
     )
+    add_slot_stats(session, decisions=decisions, weights=weights)
+
+
+SLOT_COLUMNS = ("sends", "sends_w", "cost")
+
+
+def add_slot_stats(
+    session: Session,
+    *,
+    decisions: Sequence[Decision | NewDecision],
+    weights: Sequence[float],
+    sign: int = 1,
+) -> None:
+    """Add decisions with a send slot to their (segment, arm, slot) totals and day buckets,
+    in one statement (nothing without slots); ``sign`` -1 takes void ones out again."""
+    rows: dict[tuple[int, int, str, int], dict[str, Any]] = {}
+    for d, w in zip(decisions, weights, strict=True):
+        if d.slot is None:
+            continue
+        for day, weight, cost in ((TOTAL_DAY, w, d.cost), (d.day, w, 0.0)):
+            row = rows.setdefault(
+                (d.segment_id, d.arm_id, d.slot, day),
+                {"campaign_id": d.campaign_id, **dict.fromkeys(SLOT_COLUMNS, 0)},
+            )
+            row["sends"] += sign
+            row["sends_w"] += sign * weight
+            row["cost"] += sign * cost
+    add_many(
+        session,
+        SlotStat,
+        key_columns=("segment_id", "arm_id", "slot", "day"),
+        rows=[
+            {"segment_id": s, "arm_id": a, "slot": t, "day": day, **row}
+            for (s, a, t, day), row in sorted(rows.items())
+        ],
+        increment_columns=SLOT_COLUMNS,
+    )
 
 
 def _key2(row: Mapping[str, Any]) -> tuple[int, int]:
@@ -179,6 +223,9 @@ class DecisionRef:
     channel: str
     decided_at: datetime
     day: int
+    slot: str | None = None
+    send_at: datetime | None = None
+    void: bool = False
 
 
 _REF_COLUMNS: tuple[Any, ...] = (
@@ -190,6 +237,9 @@ _REF_COLUMNS: tuple[Any, ...] = (
     Decision.channel,
     Decision.decided_at,
     Decision.day,
+    Decision.slot,
+    Decision.send_at,
+    Decision.void,
 )
 _DECISION_REF = select(*_REF_COLUMNS).where(col(Decision.id) == bindparam("id"))
 _LATEST_UNTIL = (

@@ -155,6 +155,14 @@ class Decision(SQLModel, table=True):
     touch: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # in its case
     case_id: str | None = Field(default=None, max_length=200)  # the caller's, when given
     debt_id: str | None = Field(default=None, max_length=200)  # the debt it is about
+    # send slots (NULL without them): the window chosen, when the send starts, the two
+    # factors of ``propensity`` (arm x slot given arm); ``void`` when an opt-out, a pay or a
+    # conversation arrived before ``send_at`` (then neither a contact nor a trial)
+    slot: str | None = Field(default=None, max_length=11)
+    send_at: datetime | None = _utc(nullable=True)
+    arm_propensity: float | None = None
+    slot_propensity: float | None = None
+    void: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
 
 
 class Event(SQLModel, table=True):
@@ -212,6 +220,34 @@ class ArmDay(SQLModel, table=True):
     day: int = Field(primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     sends: int = 0
+
+
+class SlotStat(SQLModel, table=True):
+    """Sufficient statistics of one (segment, arm, send slot): ``day`` -1 holds the totals
+    (accumulators scaled like ``ArmStat``'s), a day number >= 0 the decisions made that day
+    (``sends`` only: the pending-by-age buckets). Slot posteriors pool an arm's channel."""
+
+    __tablename__ = "slot_stat"
+    segment_id: int = Field(foreign_key="segment.id", primary_key=True)
+    arm_id: int = Field(foreign_key="arm.id", primary_key=True)
+    slot: str = Field(max_length=11, primary_key=True)
+    day: int = Field(primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    sends: int = 0
+    sends_w: float = 0.0
+    opens_w: float = 0.0
+    clicks_w: float = 0.0
+    pays_w: float = 0.0
+    amount_w: float = 0.0
+    amount_sq_w: float = 0.0
+    opens: int = 0
+    clicks: int = 0
+    pays: int = 0
+    amount: float = 0.0
+    cost: float = 0.0
+
+
+TOTAL_DAY = -1  # SlotStat.day of the totals row
 
 
 class DelayCount(SQLModel, table=True):

@@ -34,6 +34,14 @@ def add_to(
     )
 
 
+def merge_increments(into: dict[Any, dict[str, float]], other: dict[Any, dict[str, float]]) -> None:
+    """Add ``other``'s increments per key into ``into`` (held-back statistics rows)."""
+    for key, increments in other.items():
+        mine = into.setdefault(key, {})
+        for name, value in increments.items():
+            mine[name] = mine.get(name, 0) + value
+
+
 def add_many(
     session: Session,
     model: type[SQLModel],

@@ -4,7 +4,7 @@ are the contract. ``common`` (strict models, keys, locales, channels), ``campaig
 
 from __future__ import annotations
 
-from api.schemas.arms import ArmOut, ArmsOut
+from api.schemas.arms import ArmOut, ArmsOut, SlotOut
 from api.schemas.campaigns import (
     CampaignCreate,
     CampaignPublic,
@@ -88,6 +88,7 @@ __all__ = [
     "QuietHours",
     "Reason",
     "RenditionIn",
+    "SlotOut",
     "Strict",
     "TemplateCreate",
     "TemplatePublic",

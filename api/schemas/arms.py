@@ -33,7 +33,22 @@ class ArmOut(BaseModel):
     )
 
 
+class SlotOut(BaseModel):
+    """A send slot of a channel: its sends and pays, the posterior of the objective (mean,
+    95% interval) and the probability that it is the channel's best slot."""
+
+    channel: str
+    slot: str
+    sends: int
+    pays: int
+    mean: float
+    low: float
+    high: float
+    p_best: float
+
+
 class ArmsOut(BaseModel):
     segment: str | None
     objective: str
     arms: list[ArmOut]
+    slots: list[SlotOut] = Field(default_factory=list, description="per channel (send slots)")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from api.currencies import CurrencyCode, is_currency
 from api.schemas.common import NO_NUL, TIME, Channel, Key, Locale, Strict
+from bandit.rules import ContactRules
+from bandit.slots import MAX_SLOTS, SlotError, parse_slots
 
 
 class Windows(Strict):
@@ -28,6 +30,15 @@ class QuietHours(Strict):
         if not TIME.match(value):
             raise ValueError("must be a 24-hour time HH:MM, e.g. 21:00")
         return value
+
+    def rules(self) -> ContactRules:
+        """These quiet hours as the bandit's contact rules (caps aside)."""
+        return ContactRules(quiet_start=_clock(self.start), quiet_end=_clock(self.end), caps=())
+
+
+def _clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
 
 
 class CapIn(Strict):
@@ -127,6 +138,12 @@ class CampaignCreate(Strict):
         max_length=2,
         description="pause an arm whose rate of an outcome per send probably exceeds max_rate",
     )
+    send_slots: list[Annotated[str, Field(max_length=11)]] | None = Field(
+        default=None,
+        max_length=MAX_SLOTS,
+        description='local send windows "HH:MM-HH:MM", non-overlapping, outside quiet hours',
+        examples=[["08:00-11:00", "11:00-14:00", "14:00-17:00", "17:00-21:00"]],
+    )
 
     @field_validator("currency")
     @classmethod
@@ -149,6 +166,16 @@ class CampaignCreate(Strict):
         outcomes = [g.outcome for g in self.guardrails]
         if len(set(outcomes)) < len(outcomes):
             raise ValueError("guardrails: one guardrail per outcome")
+        if self.send_slots:
+            quiet = (
+                self.quiet_hours.rules()
+                if self.quiet_hours is not None
+                else ContactRules(quiet_start=time(0, 0), quiet_end=time(0, 0), caps=())
+            )
+            try:
+                parse_slots(self.send_slots, quiet)
+            except SlotError as exc:
+                raise ValueError(str(exc)) from exc
         if self.policy == "champion" and self.control is None:
             raise ValueError("policy 'champion' needs a control template (control.template)")
         return self

@@ -132,7 +132,17 @@ class DecideOut(BaseModel):
     locale: str | None = None
     arm: str | None = None
     segment: str
-    propensity: float | None = None
+    propensity: float | None = Field(
+        default=None, description="of the (arm, slot) pair: arm_propensity x slot_propensity"
+    )
+    arm_propensity: float | None = None
+    slot_propensity: float | None = Field(
+        default=None, description="of the slot given the arm; 1 without send slots"
+    )
+    slot: str | None = Field(default=None, description="the send window chosen (send slots)")
+    send_at: datetime | None = Field(
+        default=None, description="when to send: the slot's next start at or after the time"
+    )
     control: bool = False
     message: Message | None = None
     reasons: list[Reason] = Field(default_factory=list)

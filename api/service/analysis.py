@@ -20,6 +20,7 @@ from api.service.allocations import decision_config, policy_for
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.preparation import arm_catalog, arm_needs, debtor
+from api.service.slots import slot_summaries
 from bandit.addresses import Conversation
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
@@ -51,6 +52,11 @@ EXPORT_COLUMNS = (
     "touch",
     "last_outcome",
     "case_id",
+    "slot",
+    "arm_propensity",
+    "slot_propensity",
+    "send_at",
+    "void",
 )
 
 
@@ -132,7 +138,8 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
                 guardrail=guarded.get(a.arm_id),
             )
         )
-    return ArmsOut(segment=segment, objective=objective, arms=result)
+    slots = slot_summaries(session, ctx, cfg, infos, ids, pooled=segment is None, now=now)
+    return ArmsOut(segment=segment, objective=objective, arms=result, slots=slots)
 
 
 def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[str, Any]:
@@ -175,6 +182,7 @@ def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[
         "channel": decision.channel,
         "locale": decision.locale,
         "propensity": decision.propensity,
+        **_slot_fields(decision),
         "control": decision.control,
         "decided_at": decision.decided_at,
         "inputs": decision.audit,
@@ -339,6 +347,7 @@ def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
                     d.touch,
                     (d.audit.get("history") or {}).get("last_outcome", ""),
                     neutralise(d.case_id or ""),
+                    *_slot_cells(d),
                 )
             )
             if n % 500 == 499:
@@ -346,6 +355,31 @@ def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
                 buffer.seek(0)
                 buffer.truncate()
         yield buffer.getvalue()
+
+
+def _slot_fields(d: Decision) -> dict[str, Any]:
+    """A decision's send slot in its audit record: the slot, its send time, the two factors
+    of the propensity, whether it was voided before its send, and the slot posterior used."""
+    return {
+        "slot": d.slot,
+        "send_at": d.send_at or d.decided_at,
+        "arm_propensity": d.propensity if d.arm_propensity is None else d.arm_propensity,
+        "slot_propensity": 1.0 if d.slot_propensity is None else d.slot_propensity,
+        "void": d.void,
+        "slot_posterior": d.audit.get("slots"),
+    }
+
+
+def _slot_cells(d: Decision) -> tuple[Any, ...]:
+    """The export's slot columns (a decision without a slot: its propensity is the arm's)."""
+    fields = _slot_fields(d)
+    return (
+        neutralise(d.slot or ""),
+        repr(float(fields["arm_propensity"])),
+        repr(float(fields["slot_propensity"])),
+        fields["send_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        int(d.void),
+    )
 
 
 def check_campaign(session: Session, campaign_key: str) -> None:

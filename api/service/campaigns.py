@@ -15,6 +15,7 @@ from bandit.eligibility import Cap, ContactRules
 from bandit.guardrails import Guardrail
 from bandit.objectives import Objective
 from bandit.sequence import Cadence
+from bandit.slots import Slot, parse_slots
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
 from templates_store import catalog, keys
 from templates_store.models import Campaign
@@ -91,6 +92,7 @@ class CampaignConfig:
     objective: Objective
     rules: ContactRules
     windows: dict[str, int]
+    slots: tuple[Slot, ...] = ()  # the send slots, in the order the campaign lists them
 
     @property
     def longest_window(self) -> int:
@@ -145,4 +147,5 @@ def config(campaign: Campaign) -> CampaignConfig:
         objective=Objective.parse(objective_spec),
         rules=rules,
         windows=settings.windows_days.model_dump(),
+        slots=parse_slots(settings.send_slots or (), rules),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from api.errors import ApiError
 from api.schemas import DecideIn, DecideOut, Message, Reason
-from api.service import allocations, evidence, messages, sequences, variables
+from api.service import allocations, evidence, messages, sequences, slots, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
 from bandit.addresses import eligible_addresses
@@ -85,9 +85,11 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         return _refused(
             p, i, Reason(code="no_templates", detail="the campaign has no templates yet")
         )
-    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
+    # with send slots, the reasons are those of the earliest window's send time
+    at = p.times[i] if p.slots is None else min(p.slots.starts[i])
+    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], at)
     lacking, next_allowed_at = variables.explain(
-        p.arms, p.cfg.rules, p.debtors[i], p.times[i], p.needs, p.given[i], found
+        p.arms, p.cfg.rules, p.debtors[i], at, p.needs, p.given[i], found
     )
     reasons = [
         Reason(code=e.code, channel=e.channel, arm=e.arm, detail=e.detail)
@@ -110,6 +112,12 @@ def _decide_sendable(
     the transaction has committed (keeping the allocation for reuse), if anything."""
     policy = allocations.run(session, ctx, p, rows, batch=batch)
     out = policy.out
+    segment_ids = [p.segment_ids[p.segments[i]] for i in rows]
+    at = max(p.times[i] for i in rows)
+    read = policy.evidence.slot_rows if policy.evidence is not None else None
+    drawn = slots.draw_for(
+        session, ctx, p.cfg, p.arms, p.slots, rows, out.arm, segment_ids, at, read
+    )
     renditions = _renditions(session, ctx, p.arms, {int(a) for a in out.arm if a >= 0})
     written = _Written(evidence.Clock.at(max(p.times[i] for i in rows), p.cfg))
     for n, i in enumerate(rows):
@@ -120,7 +128,9 @@ def _decide_sendable(
             continue
         rendition, message = made
         snapshot_id = _snapshot_id(p, policy, n, p.times[i], written)
+        when = slots.timing(p.slots, drawn, int(i), n, float(out.propensity[n]))
         decision = _decision(p, items[i], int(i), arm, rendition, message, out, n, snapshot_id)
+        decision = _timed(decision, when)
         written.add(decision, p)
         usable = eligible_addresses(
             arm.channel, p.debtors[i].address_map, p.debtors[i].opted_addresses
@@ -248,6 +258,20 @@ def _decision(
     )
 
 
+def _timed(decision: log.NewDecision, when: slots.Timing) -> log.NewDecision:
+    """The decision with its send slot, send time and the two factors of its propensity."""
+    audit = decision.audit if when.audit is None else {**decision.audit, "slots": when.audit}
+    return replace(
+        decision,
+        propensity=when.propensity,
+        slot=when.slot,
+        send_at=when.send_at,
+        arm_propensity=when.arm_propensity,
+        slot_propensity=when.slot_propensity,
+        audit=audit,
+    )
+
+
 def _sent(
     decision: log.NewDecision,
     arm: ArmInfo,
@@ -268,6 +292,10 @@ def _sent(
         arm=arm.key,
         segment=segment,
         propensity=decision.propensity,
+        arm_propensity=decision.arm_propensity,
+        slot_propensity=decision.slot_propensity,
+        slot=decision.slot,
+        send_at=decision.send_at or decision.decided_at,
         control=decision.control,
         message=Message.model_construct(
             subject=message.subject, body=message.body, title=message.title

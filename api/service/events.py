@@ -37,7 +37,7 @@ from api.service.event_targets import (
 from api.service.evidence import Clock
 from bandit.addresses import normal_address
 from bandit.days import EPOCH
-from templates_store import events_log, log
+from templates_store import events_log, log, slot_log
 
 FUTURE_SLACK = timedelta(hours=1)
 
@@ -93,7 +93,7 @@ def record(
             "bad_time",
             f"occurred_at {occurred.isoformat()} is before the decision was made ({decision.decided_at.isoformat()})",
         )
-    flags = _flags(event, to.cfg)
+    flags = _flags(event, to.cfg) + slot_log.flags_for(decision, occurred)
     status = _store(session, event, to, occurred, flags, now, counts)
     guarded = event.type in {rail.outcome for rail in to.cfg.guardrails}
     if guarded and status == "accepted" and decision is not None and counts is not None:

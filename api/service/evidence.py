@@ -9,7 +9,7 @@ most ``evidence_cache_seconds`` (the documented bound on staleness).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -67,6 +67,7 @@ class Evidence:
     delays: ChannelDelays
     prior: Prior
     elapsed: FloatArray
+    slot_rows: statistics.SlotRows | None = None  # the segments' send-slot rows, as read
 
 
 def elapsed_days(clock: Clock, ages: int) -> FloatArray:
@@ -83,7 +84,7 @@ def arm_facts(arms: list[ArmInfo]) -> Arms:
     return Arms.of([a.channel for a in arms], [a.cost for a in arms])
 
 
-def _arrays(
+def arrays(
     rows: list[statistics.StatRow],
     days: list[tuple[int, int, int, int]],
     segment_index: dict[int, int],
@@ -126,7 +127,14 @@ def segment_stats(
 ) -> ArmStats:
     """The statistics of the given segments (rows in that order), read at the clock, in one
     statement."""
-    rows, days = statistics.segment_evidence(
+    return segment_reads(session, cfg, arms, segment_ids, clock)[0]
+
+
+def segment_reads(
+    session: Session, cfg: CampaignConfig, arms: list[ArmInfo], segment_ids: list[int], clock: Clock
+) -> tuple[ArmStats, statistics.SlotRows]:
+    """``segment_stats`` and the segments' raw send-slot rows, from the same statement."""
+    rows, days, slots = statistics.segment_evidence(
         session,
         campaign_id=cfg.id,
         segment_ids=segment_ids,
@@ -134,7 +142,7 @@ def segment_stats(
     )
     segment_index = {sid: i for i, sid in enumerate(segment_ids)}
     arm_index = {a.arm_id: j for j, a in enumerate(arms)}
-    return _arrays(rows, days, segment_index, arm_index, clock, cfg)
+    return arrays(rows, days, segment_index, arm_index, clock, cfg), slots
 
 
 def campaign_stats(
@@ -147,7 +155,7 @@ def campaign_stats(
     days = statistics.day_rows(
         session, campaign_id=cfg.id, since_day=clock.today - cfg.longest_window + 1
     )
-    return _arrays(rows, days, segment_index, arm_index, clock, cfg)
+    return arrays(rows, days, segment_index, arm_index, clock, cfg)
 
 
 def delay_counts(session: Session, cfg: CampaignConfig, clock: Clock) -> DelayCounts:
@@ -233,9 +241,9 @@ def load(
         ("prior", cfg.id, arm_ids, clock.today),
         lambda: campaign_prior(session, cfg, arms, clock, delays),
     )
-    stats = segment_stats(session, cfg, arms, segment_ids, clock)
+    stats, slot_rows = segment_reads(session, cfg, arms, segment_ids, clock)
     counts = Counts(stats, elapsed_days(clock, cfg.longest_window))
-    return _evidence(cfg, arms, segment_ids, counts, delays, prior)
+    return replace(_evidence(cfg, arms, segment_ids, counts, delays, prior), slot_rows=slot_rows)
 
 
 def rebuild(cfg: CampaignConfig, arms: list[ArmInfo], stats: ArmStats, like: Evidence) -> Evidence:

@@ -16,6 +16,7 @@ from api.schemas import DecideIn, assume_utc
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
 from api.service.segments import SegmentError, segment_key
+from api.service.slots import SlotPlan, plan
 from bandit.addresses import AFTER_CONVERSATION, Conversation, address_list, workplace_consent
 from bandit.eligibility import (
     ArmCatalog,
@@ -185,6 +186,7 @@ class Prepared:
     histories: list[History] = field(default_factory=list)  # per item (bandit.sequence)
     previous: list[Previous | None] = field(default_factory=list)  # per item: latest send
     attributes: list[dict[str, Any]] = field(default_factory=list)  # per item, as sent
+    slots: SlotPlan | None = None  # send times and allowed (arm, slot) pairs (send slots)
     _eligible: dict[bytes, list[str]] = field(default_factory=dict)
 
     def eligible_keys(self, i: int) -> list[str]:
@@ -229,10 +231,13 @@ def prepare(
     ]
     segments = _segments(cfg, items, histories, batch)
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
-    masks = _rule_masks(arm_catalog(arms), cfg.rules, debtors, times)
+    catalog = arm_catalog(arms)
+    slots = plan(cfg, catalog, arms, debtors, times, previous, histories)
+    # with send slots, the rules and the cadence are judged at each slot's send time
+    masks = _rule_masks(catalog, cfg.rules, debtors, times) if slots is None else slots.arm_masks()
     masks &= condition_mask([a.when for a in arms], histories, [item.attributes for item in items])
     for i, (before, seen_history, at) in enumerate(zip(previous, histories, times, strict=True)):
-        if cadence_block(cfg.cadence, before, seen_history, at) is not None:
+        if slots is None and cadence_block(cfg.cadence, before, seen_history, at) is not None:
             masks[i] = False
     needs = arm_needs(lambda version: ctx.catalog.renditions_of(session, version), arms)
     given = [frozenset(item.variables) for item in items]
@@ -251,6 +256,7 @@ def prepare(
         histories,
         previous,
         [item.attributes for item in items],
+        slots=slots,
     )
 
 
@@ -310,7 +316,8 @@ def _debtors(
         session,
         campaign_id=cfg.id,
         debtor_ids=[item.debtor_id for item in items],
-        since=earliest - timedelta(days=cfg.cap_days),
+        # a send goes at most a day after its decision (send slots): read a day more
+        since=earliest - timedelta(days=cfg.cap_days + (1 if cfg.slots else 0)),
         until=latest,
         first_template_id=next((a.template_id for a in arms if a.template == first), None),
         talks_since=earliest - AFTER_CONVERSATION,

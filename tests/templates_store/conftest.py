@@ -55,6 +55,11 @@ LATER_COLUMNS = (
     ("0009", "event", "address", "VARCHAR(320)"),
     ("0009", "arm", "guardrail_paused_at", "TIMESTAMP"),
     ("0009", "arm", "guardrail_since", "TIMESTAMP"),
+    ("0010", "decision", "slot", "VARCHAR(11)"),
+    ("0010", "decision", "send_at", "TIMESTAMP"),
+    ("0010", "decision", "arm_propensity", "FLOAT"),
+    ("0010", "decision", "slot_propensity", "FLOAT"),
+    ("0010", "decision", "void", "BOOLEAN NOT NULL DEFAULT FALSE"),
 )
 
 
