@@ -1,7 +1,5 @@
 """Debtors who stay until they pay: the ``[population]`` runner (PRODUCT.md "Scenario file,
-version 2").
-
-Every repetition holds ``new_per_day x days`` debtors as arrays (R, N): segment, consent
+version 2"). Every repetition holds ``new_per_day x days`` debtors as arrays (R, N): segment, consent
 pattern, contacts so far, the day and arm of the previous contact, the days its open and click
 arrive, the day the debtor pays, and the channels they opted out of. Each day every due debtor
 is decided in one batch per policy with the service's masks: consent, opt-outs, the
@@ -31,14 +29,8 @@ from simulations.scenario import Scenario, rate_for
 from simulations.slot_world import agent_for
 
 NEVER = np.iinfo(np.int64).max // 4  # "no such day"
-POPULATION_FIELDS: tuple[str, ...] = (
-    "entered",
-    "recovered",
-    "recovered_amount",
-    "contacts",
-    "opt_outs",
-    "guardrail_pauses",
-)
+POPULATION_FIELDS: tuple[str, ...] = ("entered", "recovered", "recovered_amount", "contacts")
+POPULATION_FIELDS += ("opt_outs", "guardrail_pauses")
 Progress = Callable[[str, int, int], None]
 
 

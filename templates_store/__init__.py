@@ -17,6 +17,9 @@ What is stored, one data-access module each
     ``history``       what a decision needs of its debtors' past, in one statement: sends in
                       the caps' window, opt-outs, first contacts, the latest send (sequences)
     ``events_log``    events (idempotent on ``event_id``), outcomes counted once, opt-outs
+    ``stored_events`` an event as stored (to tell a resend from another event), a decision's events
+    ``slot_log``      send slots: statistics per (segment, arm, slot), events before the send, void
+    ``guardrails``    guardrail evidence per arm, pauses and flags as lifecycle rows
     ``statistics``    the sufficient statistics a decision reads, and their rebuild from the log
     ``reports``       read-only aggregates for the dashboard
     ``idempotency``   stored answers to decide requests sent with an ``Idempotency-Key``

@@ -11,7 +11,7 @@ decision is stored with its campaign and debtor only. Send slots: templates_stor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -53,52 +53,6 @@ class EventInput:
         if self.type != "pay" or not self.amount or UNSUMMED.intersection(self.flags):
             return 0.0
         return self.amount
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """What an event_id is stored as: enough to tell a resend from another event."""
-
-    event_id: str
-    campaign_id: int
-    decision_id: str | None
-    debtor_id: str
-    type: str
-    channel: str | None
-    amount: float | None
-    currency: str | None
-    flags: tuple[str, ...]
-    late: bool
-    address: str | None = None
-
-
-_STORED_COLUMNS: tuple[Any, ...] = (
-    Event.event_id,
-    Event.campaign_id,
-    Event.decision_id,
-    Event.debtor_id,
-    Event.type,
-    Event.channel,
-    Event.amount,
-    Event.currency,
-    Event.flags,
-    Event.late,
-    Event.address,
-)
-_STORED = select(*_STORED_COLUMNS).where(
-    col(Event.campaign_id) == bindparam("campaign_id"),
-    col(Event.event_id) == bindparam("event_id"),
-)
-
-
-def stored_event(session: Session, *, campaign_id: int, event_id: str) -> StoredEvent | None:
-    """The event ``event_id`` stored in the campaign (None when there is none)."""
-    found = prepared.rows(session, _STORED, {"campaign_id": campaign_id, "event_id": event_id})
-    if not found:
-        return None
-    row = found[0]  # in the order of StoredEvent's fields
-    fields: list[Any] = [*row[:8], tuple(row[8] or ()), bool(row[9]), row[10]]
-    return StoredEvent(*fields)
 
 
 @dataclass
@@ -403,8 +357,3 @@ def count_outcome(
         state = inspect(decision)
         if state.persistent and state.session is session:
             session.expire(decision, changed)  # read back from the database when next used
-
-
-def events_of(session: Session, *, decision_id: str) -> Sequence[Event]:
-    query = select(Event).where(Event.decision_id == decision_id).order_by(col(Event.id))
-    return session.exec(query).all()

@@ -75,7 +75,8 @@ def _counted(session: Session, d: Decision, weight: float) -> dict[str, float]:
     """The outcomes already counted for a decision that is being voided, negated, with their
     delay counts taken out (a rebuild counts nothing of a void decision)."""
     from bandit.days import days_between
-    from templates_store.events_log import COUNT_COLUMN, OUTCOME_COLUMN, EventInput, events_of
+    from templates_store.events_log import COUNT_COLUMN, OUTCOME_COLUMN, EventInput
+    from templates_store.stored_events import events_of
 
     taken: dict[str, float] = {}
     for kind, column in OUTCOME_COLUMN.items():

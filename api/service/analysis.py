@@ -28,7 +28,7 @@ from bandit.log_cells import neutralise
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
-from templates_store import catalog, events_log, log, statistics
+from templates_store import catalog, log, statistics, stored_events
 from templates_store import guardrails as guardrails_store
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision
@@ -312,7 +312,7 @@ def _events(session: Session, decision: Decision) -> list[dict[str, Any]]:
             "late": e.late,
             "flags": list(e.flags),
         }
-        for e in events_log.events_of(session, decision_id=decision.id)
+        for e in stored_events.events_of(session, decision_id=decision.id)
     ]
 
 

@@ -15,7 +15,7 @@ from api.service.campaigns import CampaignConfig
 from api.service.catalog_cache import CatalogCache
 from bandit.addresses import normal_address
 from bandit.channels import ALL_CHANNELS
-from templates_store import events_log, log
+from templates_store import log, stored_events
 
 EARLY_SLACK = timedelta(minutes=5)  # clocks of sender and service may differ a little
 
@@ -132,7 +132,7 @@ def opt_out_channel(event: EventIn) -> str | None:
 
 
 def differences(
-    event: EventIn, stored: events_log.StoredEvent, decision: log.DecisionRef | None
+    event: EventIn, stored: stored_events.StoredEvent, decision: log.DecisionRef | None
 ) -> list[str]:
     """The fields in which ``event`` differs from the stored event of the same id and the
     same campaign (none: it is the same event sent again). By debtor it is compared by

@@ -37,7 +37,7 @@ from api.service.event_targets import (
 from api.service.evidence import Clock
 from bandit.addresses import normal_address
 from bandit.days import EPOCH
-from templates_store import events_log, log, slot_log
+from templates_store import events_log, log, slot_log, stored_events
 
 FUTURE_SLACK = timedelta(hours=1)
 
@@ -82,7 +82,7 @@ def record(
     occurred = _occurred(event, now)
     _check_currency(event)
     cfg, _ = named(event, known)  # 404 for a campaign or decision the caller does not see
-    stored = events_log.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
+    stored = stored_events.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
     if stored is not None:
         return _duplicate(event, stored, known)
     to = target(session, event, occurred, known)
@@ -99,7 +99,7 @@ def record(
     if guarded and status == "accepted" and decision is not None and counts is not None:
         counts.guarded.add((to.cfg.id, decision.arm_id))  # checked after the writes
     if status == "duplicate":  # stored meanwhile by a concurrent request: nothing was written
-        stored = events_log.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
+        stored = stored_events.stored_event(session, campaign_id=cfg.id, event_id=event.event_id)
         assert stored is not None
         return _duplicate(event, stored, known)
     return EventOut(
@@ -149,7 +149,7 @@ def _store(
     )
 
 
-def _duplicate(event: EventIn, stored: events_log.StoredEvent, known: Lookups) -> EventOut:
+def _duplicate(event: EventIn, stored: stored_events.StoredEvent, known: Lookups) -> EventOut:
     """The answer to an event whose event_id is stored in its campaign: ``duplicate`` (with
     the stored event's decision and flags) when it is the same event, else a 409."""
     _, decision = named(event, known)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from templates_store import catalog, events_log, log, statistics
+from templates_store import catalog, events_log, log, statistics, stored_events
 from templates_store.models import Decision
 from templates_store.templating import Rendition
 
@@ -92,7 +92,7 @@ def test_events_are_idempotent_and_late_ones_are_not_counted(engine: Engine) -> 
         assert (row.sends, row.pays, row.opens) == (1, 1, 0)
         assert row.amount == 150.0
         assert statistics.delay_rows(session, campaign_id=campaign_id) == [("sms", "pay", 2, 1)]
-        assert len(events_log.events_of(session, decision_id=d.id)) == 3
+        assert len(stored_events.events_of(session, decision_id=d.id)) == 3
 
 
 def test_rebuild_equals_incremental(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from alembic import command
 from sqlmodel import Session, col, select
 
-from templates_store import events_log, log, statistics
+from templates_store import events_log, log, statistics, stored_events
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
 from templates_store.models import Decision, Event
@@ -81,7 +81,7 @@ def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str
             )
             session.commit()
             assert status == "accepted"
-            stored = events_log.stored_event(session, campaign_id=campaign_id, event_id="stop")
+            stored = stored_events.stored_event(session, campaign_id=campaign_id, event_id="stop")
             assert stored is not None and (stored.decision_id, stored.channel) == (None, "*")
     finally:
         engine.dispose()
@@ -92,7 +92,8 @@ def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str
     try:
         with Session(engine) as session:
             assert (
-                events_log.stored_event(session, campaign_id=campaign_id, event_id="stop") is None
+                stored_events.stored_event(session, campaign_id=campaign_id, event_id="stop")
+                is None
             )
             left = session.exec(select(Event)).all()
             assert len(left) == len(rows) and all(e.debtor_id for e in left)
