@@ -8,7 +8,7 @@ regularized incomplete beta at the grid's start. The product over eligible arms 
 product of masks with log CDFs, so all groups of a segment cost two small matrix products.
 Groups of one segment (a single decision) integrate on the same grid by the same rule, on
 (points, arms) arrays of that one segment (no segment axis, padding or loop), agreeing to
-rounding. Other objectives use Monte Carlo with a stated draw count.
+rounding; the general path's arrays are (segments, points, arms). Other objectives use Monte Carlo with a stated draw count.
 """
 
 from __future__ import annotations
@@ -99,62 +99,99 @@ def _integrate(
 ) -> FloatArray:
     """Unnormalised pi per group from densities on the grid ``y`` (U, n) of each segment.
 
-    Large (U, K, n) arrays are updated in place where the values are no longer needed
-    (fewer temporaries), in the same order of operations."""
-    x = special.expit(y)[:, None, :]
-    log_x = -np.logaddexp(0.0, -y)[:, None, :]
-    log_1mx = -np.logaddexp(0.0, y)[:, None, :]
-    log_pdf = np.multiply(a[:, :, None], log_x)
-    spare = np.multiply(b[:, :, None], log_1mx)
-    log_pdf += spare
-    log_pdf -= special.betaln(a, b)[:, :, None]
-    pdf = np.exp(log_pdf)
-    slope = np.multiply((a + b)[:, :, None], x, out=spare)
-    np.subtract(a[:, :, None], slope, out=slope)  # d log pdf / dy = a (1 - x) - b x
-    gaps = np.diff(y, axis=1)
-    # Hermite (corrected trapezoid) rule per interval: exact for cubics, O(h^4).
+    ``_integrate_one``'s rule for all segments at once: arrays (U, points, arms), so that
+    neighbouring grid points are contiguous rows; each segment's groups are the columns of
+    its ``member`` matrix, padded to the most groups any segment has."""
+    segments, n = y.shape
+    gaps = np.zeros((segments, n + 1))  # padded with a zero gap at each end
+    np.subtract(y[:, 1:], y[:, :-1], out=gaps[:, 1:-1])
+    half = 0.5 * gaps
+    twelfth = gaps**2 / 12.0
+    trapezoid = half[:, :-1] + half[:, 1:]
+    correction = twelfth[:, 1:] - twelfth[:, :-1]
+    # log pdf and slope in one product per segment, as in ``_integrate_one``
+    basis = np.empty((segments, 2 * n, 3))
+    x = special.expit(y)
+    special.expit(-y, out=basis[:, n:, 0])
+    np.log(x, out=basis[:, :n, 0])
+    np.log(basis[:, n:, 0], out=basis[:, :n, 1])
+    np.negative(x, out=basis[:, n:, 1])
+    basis[:, :n, 2] = -1.0
+    basis[:, n:, 2] = 0.0
+    coefficients = np.empty((segments, 3, a.shape[1]))
+    coefficients[:, 0] = a
+    coefficients[:, 1] = b
+    coefficients[:, 2] = special.betaln(a, b)
+    both = basis @ coefficients  # (U, 2n, W): log pdf, then slope
+    pdf = np.exp(both[:, :n])
+    slope = both[:, n:]
     dpdf = pdf * slope
-    steps = np.add(pdf[:, :, 1:], pdf[:, :, :-1])
-    steps *= 0.5 * gaps[:, None, :]
-    turn = np.subtract(dpdf[:, :, :-1], dpdf[:, :, 1:])
-    turn *= (gaps**2 / 12.0)[:, None, :]
-    steps += turn
     cdf = np.empty_like(pdf)
-    cdf[:, :, 0] = 0.0
-    np.cumsum(steps, axis=2, out=cdf[:, :, 1:])
-    cdf += special.betainc(a, b, special.expit(start)[:, None])[:, :, None]
+    cdf[:, 0] = special.betainc(a, b, special.expit(start)[:, None])
+    steps = cdf[:, 1:]
+    np.add(pdf[:, 1:], pdf[:, :-1], out=steps)
+    steps *= half[:, 1:-1, None]
+    slopes = np.subtract(dpdf[:, :-1], dpdf[:, 1:], out=dpdf[:, 1:])
+    slopes *= twelfth[:, 1:-1, None]
+    steps += slopes
+    np.add.accumulate(cdf, axis=1, out=cdf)
     np.clip(cdf, 1e-300, 1.0, out=cdf)
+    hazard = np.divide(pdf, cdf, out=pdf)
+    np.minimum(hazard, HAZARD_LIMIT, out=hazard)
     log_cdf = np.log(cdf, out=cdf)
-    if real is not None:
-        log_cdf[~real] = 0.0
-    hazard = np.subtract(log_pdf, log_cdf, out=log_pdf)
-    np.minimum(hazard, 300.0, out=hazard)
-    np.exp(hazard, out=hazard)
-    if real is not None:
-        hazard[~real] = 0.0
-    trapezoid = np.zeros_like(y)
-    trapezoid[:, 1:] += 0.5 * gaps
-    trapezoid[:, :-1] += 0.5 * gaps
-    correction = np.zeros_like(y)
-    correction[:, :-1] += gaps**2 / 12.0
-    correction[:, 1:] -= gaps**2 / 12.0
-    # integrand I_k = P r_k with P = prod F_j, r_k = f_k / F_k; I_k' = P r_k (d_k - r_k + R)
-    own = np.subtract(slope, hazard, out=slope)
-    own *= correction[:, None, :]
-    own += trapezoid[:, None, :]
-    own *= hazard
-    cross = np.multiply(hazard, correction[:, None, :], out=pdf)
+    every = real is None and arms.shape[1] == mask.shape[1]  # every arm, in order
+    member, slot, sub = _members(mask, seg_of_group, None if every else arms, real, segments)
+    # one matrix product per segment: a stacked product would be threaded over segments
+    log_prod = np.empty((segments, n, member.shape[2]))
+    for u in range(segments):
+        np.matmul(log_cdf[u], member[u], out=log_prod[u])
+    log_prod -= log_prod.max(axis=1, keepdims=True)
+    prod = np.exp(log_prod, out=log_prod)
+    by_correction = prod * correction[:, :, None]
+    by_trapezoid = np.multiply(prod, trapezoid[:, :, None], out=prod)
+    np.subtract(slope, hazard, out=slope)
+    slope *= hazard
+    value = np.empty((segments, member.shape[2], a.shape[1]))
+    for u in range(segments):
+        by_trapezoid[u] += by_correction[u] * (hazard[u] @ member[u])
+        np.matmul(by_trapezoid[u].T, hazard[u], out=value[u])
+        value[u] += by_correction[u].T @ slope[u]
+    picked = value[seg_of_group, slot]
+    picked *= sub
+    if every:  # no scattering
+        return np.asarray(picked, dtype=np.float64)
     out = np.zeros(mask.shape)
-    for u in range(len(a)):
-        rows = np.flatnonzero(seg_of_group == u) if len(a) > 1 else np.arange(len(mask))
-        sub = mask[rows][:, arms[u]]
-        sub = (sub if real is None else sub & real[u]).astype(np.float64)
-        log_prod = sub @ log_cdf[u]
-        log_prod -= log_prod.max(axis=1, keepdims=True)
-        prod = np.exp(log_prod)
-        value = prod @ own[u].T + (prod * (sub @ hazard[u])) @ cross[u].T
-        out[rows[:, None], arms[u][None, :]] = value * sub
+    np.put_along_axis(out, arms[seg_of_group], picked, axis=1)
     return out
+
+
+def _members(
+    mask: BoolArray,
+    seg_of_group: IntArray,
+    arms: IntArray | None,
+    real: BoolArray | None,
+    segments: int,
+) -> tuple[FloatArray, IntArray, FloatArray]:
+    """Each segment's groups as columns of 0/1 eligible contender ``arms`` (None: every arm),
+    (U, W, slots) padded with empty columns; each group's column ``slot`` (G,); and its row of
+    arms ``sub`` (G, W)."""
+    groups = len(seg_of_group)
+    if segments == 1:
+        slot = np.arange(groups)
+    else:
+        order = np.argsort(seg_of_group, kind="stable")
+        counts = np.bincount(seg_of_group, minlength=segments)
+        first = np.cumsum(counts) - counts
+        slot = np.empty(groups, dtype=np.int64)
+        slot[order] = np.arange(groups) - first[seg_of_group[order]]
+    picked = mask if arms is None else np.take_along_axis(mask, arms[seg_of_group], axis=1)
+    if real is not None:
+        picked = picked & real[seg_of_group]
+    sub = picked.astype(np.float64)
+    slots = int(slot.max(initial=0)) + 1
+    member = np.zeros((segments, mask.shape[1] if arms is None else arms.shape[1], slots))
+    member[seg_of_group, :, slot] = sub
+    return member, slot, sub
 
 
 def _one_segment(
