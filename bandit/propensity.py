@@ -14,6 +14,7 @@ rounding; the general path's arrays are (segments, points, arms). Other objectiv
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 from scipy import special
@@ -26,6 +27,8 @@ from bandit.stats import BoolArray, FloatArray, IntArray
 __all__ = ["ARM_POINTS", "UNIFORM_POINTS", "integral_propensity", "monte_carlo_propensity"]
 
 HAZARD_LIMIT = float(np.exp(300.0))  # f / F at most e^300, as exp(min(log f - log F, 300))
+PRODUCT_LIMIT = 1 << 18  # multiply-adds in one matrix product (see ``_pieces``)
+SEGMENT_BLOCK = 16  # segments integrated together: (16, ~300 points, 40 arms) arrays, 1.5 MB
 
 
 def _normalise(weights: FloatArray, mask: BoolArray) -> FloatArray:
@@ -75,8 +78,17 @@ def _segments(
     mask: BoolArray,
     points: tuple[int, int],
 ) -> FloatArray:
-    """The general path of ``integral_propensity``: all segments at once, (U, K, n) arrays."""
+    """The general path of ``integral_propensity``: all segments at once, (U, n, K) arrays,
+    in blocks of at most ``SEGMENT_BLOCK`` segments (each block's arrays stay in cache)."""
     segments, seg_of_group = _groups_by_segment(group_segment)
+    if len(segments) > SEGMENT_BLOCK:
+        blocks = -(-len(segments) // SEGMENT_BLOCK)
+        block = seg_of_group * blocks // len(segments)
+        out = np.empty(mask.shape)
+        for k in range(blocks):
+            rows = np.flatnonzero(block == k)
+            out[rows] = _segments(alpha, beta, group_segment[rows], mask[rows], points)
+        return out
     a, b = alpha[segments], beta[segments]
     if len(segments) == 1:
         eligible = np.asarray(mask.any(axis=0, keepdims=True), dtype=bool)
@@ -141,21 +153,24 @@ def _integrate(
     log_cdf = np.log(cdf, out=cdf)
     every = real is None and arms.shape[1] == mask.shape[1]  # every arm, in order
     member, slot, sub = _members(mask, seg_of_group, None if every else arms, real, segments)
-    # one matrix product per segment: a stacked product would be threaded over segments
+    # products per segment, over pieces of the grid small enough for BLAS not to thread them
+    pieces = _pieces(n, member.shape[1] * member.shape[2])
     log_prod = np.empty((segments, n, member.shape[2]))
     for u in range(segments):
-        np.matmul(log_cdf[u], member[u], out=log_prod[u])
+        for rows in pieces:
+            np.matmul(log_cdf[u, rows], member[u], out=log_prod[u, rows])
     log_prod -= log_prod.max(axis=1, keepdims=True)
     prod = np.exp(log_prod, out=log_prod)
     by_correction = prod * correction[:, :, None]
     by_trapezoid = np.multiply(prod, trapezoid[:, :, None], out=prod)
     np.subtract(slope, hazard, out=slope)
     slope *= hazard
-    value = np.empty((segments, member.shape[2], a.shape[1]))
+    value = np.zeros((segments, member.shape[2], a.shape[1]))
     for u in range(segments):
-        by_trapezoid[u] += by_correction[u] * (hazard[u] @ member[u])
-        np.matmul(by_trapezoid[u].T, hazard[u], out=value[u])
-        value[u] += by_correction[u].T @ slope[u]
+        for rows in pieces:
+            by_trapezoid[u, rows] += by_correction[u, rows] * (hazard[u, rows] @ member[u])
+            value[u] += by_trapezoid[u, rows].T @ hazard[u, rows]
+            value[u] += by_correction[u, rows].T @ slope[u, rows]
     picked = value[seg_of_group, slot]
     picked *= sub
     if every:  # no scattering
@@ -163,6 +178,17 @@ def _integrate(
     out = np.zeros(mask.shape)
     np.put_along_axis(out, arms[seg_of_group], picked, axis=1)
     return out
+
+
+def _pieces(points: int, width: int) -> list[slice]:
+    """Ranges of grid points whose products with ``width`` columns stay within
+    ``PRODUCT_LIMIT`` multiply-adds: OpenBLAS threads larger ones, and a threaded product this
+    small mostly waits for the other core (on a busy machine, for a whole time slice)."""
+    count = -(-points * width // PRODUCT_LIMIT)
+    if count <= 1:
+        return [slice(0, points)]
+    edges = np.linspace(0, points, count + 1).astype(np.int64)
+    return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]
 
 
 def _members(
