@@ -84,7 +84,8 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         return _refused(
             p, i, Reason(code="no_templates", detail="the campaign has no templates yet")
         )
-    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], p.times[i])
+    catalog = arm_catalog(p.arms)
+    found = eligibility(catalog, p.cfg.rules, p.debtors[i], p.times[i], p.failures_of(i))
     lacking, next_allowed_at = variables.explain(
         p.arms, p.cfg.rules, p.debtors[i], p.times[i], p.needs, p.given[i], found
     )
