@@ -132,15 +132,15 @@ def draw(
 
     ``control`` (G,) is the probability of a control decision and ``champion`` (G,) the
     group's champion arm (-1 for none)."""
-    n = len(groups.of_debtor)
-    rows = allocation[groups.of_debtor]
-    cumulative = np.cumsum(rows, axis=1)
+    of_debtor = groups.of_debtor
+    n = len(of_debtor)
+    cumulative = np.cumsum(allocation, axis=1)[of_debtor]  # per group, then each debtor's
     total = cumulative[:, -1]
     u = (1.0 - rng.random(n)) * total  # in (0, total]: never lands on a zero-probability arm
     arm = (cumulative < u[:, None]).sum(axis=1)
     empty = total <= 0
-    arm = np.where(empty, -1, np.minimum(arm, rows.shape[1] - 1)).astype(np.int64)
-    propensity = np.where(empty, 0.0, rows[np.arange(n), np.maximum(arm, 0)])
+    arm = np.where(empty, -1, np.minimum(arm, allocation.shape[1] - 1)).astype(np.int64)
+    propensity = np.where(empty, 0.0, allocation[of_debtor, np.maximum(arm, 0)])
     is_control = np.zeros(n, dtype=bool)
     if (control > 0).any():
         share = control[groups.of_debtor]

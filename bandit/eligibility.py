@@ -13,7 +13,7 @@ from __future__ import annotations
 from bandit.caps import MAX_CAP_DAYS, Cap
 from bandit.channels import ALL_CHANNELS, CHANNELS
 from bandit.explanations import eligibility
-from bandit.masks import batch_masks
+from bandit.masks import batch_masks, masks_of, row_failures, rule_failures
 from bandit.quiet_hours import UnknownTimezone, load_zone, next_outside_quiet_hours
 from bandit.rules import (
     CODES,
@@ -43,5 +43,8 @@ __all__ = [
     "batch_masks",
     "eligibility",
     "load_zone",
+    "masks_of",
     "next_outside_quiet_hours",
+    "row_failures",
+    "rule_failures",
 ]

@@ -21,6 +21,7 @@ from bandit.rules import (
     CODES,
     TIME_CODES,
     ArmCatalog,
+    BoolArray,
     ContactRules,
     Debtor,
     Eligibility,
@@ -92,12 +93,18 @@ def _explain(code: str, key: str, debtor: Debtor, rules: ContactRules) -> str:
 
 
 def eligibility(
-    catalog: ArmCatalog, rules: ContactRules, debtor: Debtor, now: datetime
+    catalog: ArmCatalog,
+    rules: ContactRules,
+    debtor: Debtor,
+    now: datetime,
+    fails: dict[str, BoolArray] | None = None,
 ) -> Eligibility:
     """Which arms may be sent to ``debtor`` at ``now``, every reason for the others, and the
-    earliest time waiting makes one eligible when none is."""
+    earliest time waiting makes one eligible when none is. ``fails``: the rules' failures
+    (1, K) per code for this debtor at ``now`` when already known (``bandit.masks``)."""
     now_us = micros(now)
-    fails = failures(catalog, rules, [debtor], now_us)
+    if fails is None:
+        fails = failures(catalog, rules, [debtor], now_us)
     mask = ~np.logical_or.reduce([fails[code][0] for code in CODES], axis=0)
     zone = load_zone(debtor.timezone)
     local = instant(now_us).astimezone(zone)

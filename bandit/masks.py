@@ -111,7 +111,18 @@ def batch_masks(
 ) -> BoolArray:
     """(N, K) masks, row i equal to ``eligibility(catalog, rules, debtors[i], now).mask``, in
     one vectorised pass over debtors, arms and contacts, without reasons."""
-    excluded = np.zeros((len(debtors), len(catalog.templates)), dtype=np.bool_)
-    for fails in rule_failures(catalog, rules, debtors, micros(now)).values():
-        excluded |= fails  # broadcasts rows (1, K) and columns (N, 1)
+    fails = rule_failures(catalog, rules, debtors, micros(now))
+    return masks_of(fails, len(debtors), len(catalog.templates))
+
+
+def masks_of(fails: dict[str, BoolArray], n: int, k: int) -> BoolArray:
+    """(N, K) masks from ``rule_failures``: no rule excludes the arm."""
+    excluded = np.zeros((n, k), dtype=np.bool_)
+    for fail in fails.values():
+        excluded |= fail  # broadcasts rows (1, K) and columns (N, 1)
     return ~excluded
+
+
+def row_failures(fails: dict[str, BoolArray], n: int, k: int, row: int) -> dict[str, BoolArray]:
+    """Debtor ``row``'s failures (1, K) per rule code, from ``rule_failures`` of N debtors."""
+    return {code: np.broadcast_to(fails[code], (n, k))[row : row + 1] for code in CODES}

@@ -8,12 +8,13 @@ regularized incomplete beta at the grid's start. The product over eligible arms 
 product of masks with log CDFs, so all groups of a segment cost two small matrix products.
 Groups of one segment (a single decision) integrate on the same grid by the same rule, on
 (points, arms) arrays of that one segment (no segment axis, padding or loop), agreeing to
-rounding. Other objectives use Monte Carlo with a stated draw count.
+rounding; the general path's arrays are (segments, points, arms). Other objectives use Monte Carlo with a stated draw count.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 from scipy import special
@@ -26,6 +27,8 @@ from bandit.stats import BoolArray, FloatArray, IntArray
 __all__ = ["ARM_POINTS", "UNIFORM_POINTS", "integral_propensity", "monte_carlo_propensity"]
 
 HAZARD_LIMIT = float(np.exp(300.0))  # f / F at most e^300, as exp(min(log f - log F, 300))
+PRODUCT_LIMIT = 1 << 18  # multiply-adds in one matrix product (see ``_pieces``)
+SEGMENT_BLOCK = 16  # segments integrated together: (16, ~300 points, 40 arms) arrays, 1.5 MB
 
 
 def _normalise(weights: FloatArray, mask: BoolArray) -> FloatArray:
@@ -75,8 +78,17 @@ def _segments(
     mask: BoolArray,
     points: tuple[int, int],
 ) -> FloatArray:
-    """The general path of ``integral_propensity``: all segments at once, (U, K, n) arrays."""
+    """The general path of ``integral_propensity``: all segments at once, (U, n, K) arrays,
+    in blocks of at most ``SEGMENT_BLOCK`` segments (each block's arrays stay in cache)."""
     segments, seg_of_group = _groups_by_segment(group_segment)
+    if len(segments) > SEGMENT_BLOCK:
+        blocks = -(-len(segments) // SEGMENT_BLOCK)
+        block = seg_of_group * blocks // len(segments)
+        out = np.empty(mask.shape)
+        for k in range(blocks):
+            rows = np.flatnonzero(block == k)
+            out[rows] = _segments(alpha, beta, group_segment[rows], mask[rows], points)
+        return out
     a, b = alpha[segments], beta[segments]
     if len(segments) == 1:
         eligible = np.asarray(mask.any(axis=0, keepdims=True), dtype=bool)
@@ -99,62 +111,113 @@ def _integrate(
 ) -> FloatArray:
     """Unnormalised pi per group from densities on the grid ``y`` (U, n) of each segment.
 
-    Large (U, K, n) arrays are updated in place where the values are no longer needed
-    (fewer temporaries), in the same order of operations."""
-    x = special.expit(y)[:, None, :]
-    log_x = -np.logaddexp(0.0, -y)[:, None, :]
-    log_1mx = -np.logaddexp(0.0, y)[:, None, :]
-    log_pdf = np.multiply(a[:, :, None], log_x)
-    spare = np.multiply(b[:, :, None], log_1mx)
-    log_pdf += spare
-    log_pdf -= special.betaln(a, b)[:, :, None]
-    pdf = np.exp(log_pdf)
-    slope = np.multiply((a + b)[:, :, None], x, out=spare)
-    np.subtract(a[:, :, None], slope, out=slope)  # d log pdf / dy = a (1 - x) - b x
-    gaps = np.diff(y, axis=1)
-    # Hermite (corrected trapezoid) rule per interval: exact for cubics, O(h^4).
+    ``_integrate_one``'s rule for all segments at once: arrays (U, points, arms), so that
+    neighbouring grid points are contiguous rows; each segment's groups are the columns of
+    its ``member`` matrix, padded to the most groups any segment has."""
+    segments, n = y.shape
+    gaps = np.zeros((segments, n + 1))  # padded with a zero gap at each end
+    np.subtract(y[:, 1:], y[:, :-1], out=gaps[:, 1:-1])
+    half = 0.5 * gaps
+    twelfth = gaps**2 / 12.0
+    trapezoid = half[:, :-1] + half[:, 1:]
+    correction = twelfth[:, 1:] - twelfth[:, :-1]
+    # log pdf and slope in one product per segment, as in ``_integrate_one``
+    basis = np.empty((segments, 2 * n, 3))
+    x = special.expit(y)
+    special.expit(-y, out=basis[:, n:, 0])
+    np.log(x, out=basis[:, :n, 0])
+    np.log(basis[:, n:, 0], out=basis[:, :n, 1])
+    np.negative(x, out=basis[:, n:, 1])
+    basis[:, :n, 2] = -1.0
+    basis[:, n:, 2] = 0.0
+    coefficients = np.empty((segments, 3, a.shape[1]))
+    coefficients[:, 0] = a
+    coefficients[:, 1] = b
+    coefficients[:, 2] = special.betaln(a, b)
+    both = basis @ coefficients  # (U, 2n, W): log pdf, then slope
+    pdf = np.exp(both[:, :n])
+    slope = both[:, n:]
     dpdf = pdf * slope
-    steps = np.add(pdf[:, :, 1:], pdf[:, :, :-1])
-    steps *= 0.5 * gaps[:, None, :]
-    turn = np.subtract(dpdf[:, :, :-1], dpdf[:, :, 1:])
-    turn *= (gaps**2 / 12.0)[:, None, :]
-    steps += turn
     cdf = np.empty_like(pdf)
-    cdf[:, :, 0] = 0.0
-    np.cumsum(steps, axis=2, out=cdf[:, :, 1:])
-    cdf += special.betainc(a, b, special.expit(start)[:, None])[:, :, None]
+    cdf[:, 0] = special.betainc(a, b, special.expit(start)[:, None])
+    steps = cdf[:, 1:]
+    np.add(pdf[:, 1:], pdf[:, :-1], out=steps)
+    steps *= half[:, 1:-1, None]
+    slopes = np.subtract(dpdf[:, :-1], dpdf[:, 1:], out=dpdf[:, 1:])
+    slopes *= twelfth[:, 1:-1, None]
+    steps += slopes
+    np.add.accumulate(cdf, axis=1, out=cdf)
     np.clip(cdf, 1e-300, 1.0, out=cdf)
+    hazard = np.divide(pdf, cdf, out=pdf)
+    np.minimum(hazard, HAZARD_LIMIT, out=hazard)
     log_cdf = np.log(cdf, out=cdf)
-    if real is not None:
-        log_cdf[~real] = 0.0
-    hazard = np.subtract(log_pdf, log_cdf, out=log_pdf)
-    np.minimum(hazard, 300.0, out=hazard)
-    np.exp(hazard, out=hazard)
-    if real is not None:
-        hazard[~real] = 0.0
-    trapezoid = np.zeros_like(y)
-    trapezoid[:, 1:] += 0.5 * gaps
-    trapezoid[:, :-1] += 0.5 * gaps
-    correction = np.zeros_like(y)
-    correction[:, :-1] += gaps**2 / 12.0
-    correction[:, 1:] -= gaps**2 / 12.0
-    # integrand I_k = P r_k with P = prod F_j, r_k = f_k / F_k; I_k' = P r_k (d_k - r_k + R)
-    own = np.subtract(slope, hazard, out=slope)
-    own *= correction[:, None, :]
-    own += trapezoid[:, None, :]
-    own *= hazard
-    cross = np.multiply(hazard, correction[:, None, :], out=pdf)
+    every = real is None and arms.shape[1] == mask.shape[1]  # every arm, in order
+    member, slot, sub = _members(mask, seg_of_group, None if every else arms, real, segments)
+    # products per segment, over pieces of the grid small enough for BLAS not to thread them
+    pieces = _pieces(n, member.shape[1] * member.shape[2])
+    log_prod = np.empty((segments, n, member.shape[2]))
+    for u in range(segments):
+        for rows in pieces:
+            np.matmul(log_cdf[u, rows], member[u], out=log_prod[u, rows])
+    log_prod -= log_prod.max(axis=1, keepdims=True)
+    prod = np.exp(log_prod, out=log_prod)
+    by_correction = prod * correction[:, :, None]
+    by_trapezoid = np.multiply(prod, trapezoid[:, :, None], out=prod)
+    np.subtract(slope, hazard, out=slope)
+    slope *= hazard
+    value = np.zeros((segments, member.shape[2], a.shape[1]))
+    for u in range(segments):
+        for rows in pieces:
+            by_trapezoid[u, rows] += by_correction[u, rows] * (hazard[u, rows] @ member[u])
+            value[u] += by_trapezoid[u, rows].T @ hazard[u, rows]
+            value[u] += by_correction[u, rows].T @ slope[u, rows]
+    picked = value[seg_of_group, slot]
+    picked *= sub
+    if every:  # no scattering
+        return np.asarray(picked, dtype=np.float64)
     out = np.zeros(mask.shape)
-    for u in range(len(a)):
-        rows = np.flatnonzero(seg_of_group == u) if len(a) > 1 else np.arange(len(mask))
-        sub = mask[rows][:, arms[u]]
-        sub = (sub if real is None else sub & real[u]).astype(np.float64)
-        log_prod = sub @ log_cdf[u]
-        log_prod -= log_prod.max(axis=1, keepdims=True)
-        prod = np.exp(log_prod)
-        value = prod @ own[u].T + (prod * (sub @ hazard[u])) @ cross[u].T
-        out[rows[:, None], arms[u][None, :]] = value * sub
+    np.put_along_axis(out, arms[seg_of_group], picked, axis=1)
     return out
+
+
+def _pieces(points: int, width: int) -> list[slice]:
+    """Ranges of grid points whose products with ``width`` columns stay within
+    ``PRODUCT_LIMIT`` multiply-adds: OpenBLAS threads larger ones, and a threaded product this
+    small mostly waits for the other core (on a busy machine, for a whole time slice)."""
+    count = -(-points * width // PRODUCT_LIMIT)
+    if count <= 1:
+        return [slice(0, points)]
+    edges = np.linspace(0, points, count + 1).astype(np.int64)
+    return [slice(int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]
+
+
+def _members(
+    mask: BoolArray,
+    seg_of_group: IntArray,
+    arms: IntArray | None,
+    real: BoolArray | None,
+    segments: int,
+) -> tuple[FloatArray, IntArray, FloatArray]:
+    """Each segment's groups as columns of 0/1 eligible contender ``arms`` (None: every arm),
+    (U, W, slots) padded with empty columns; each group's column ``slot`` (G,); and its row of
+    arms ``sub`` (G, W)."""
+    groups = len(seg_of_group)
+    if segments == 1:
+        slot = np.arange(groups)
+    else:
+        order = np.argsort(seg_of_group, kind="stable")
+        counts = np.bincount(seg_of_group, minlength=segments)
+        first = np.cumsum(counts) - counts
+        slot = np.empty(groups, dtype=np.int64)
+        slot[order] = np.arange(groups) - first[seg_of_group[order]]
+    picked = mask if arms is None else np.take_along_axis(mask, arms[seg_of_group], axis=1)
+    if real is not None:
+        picked = picked & real[seg_of_group]
+    sub = picked.astype(np.float64)
+    slots = int(slot.max(initial=0)) + 1
+    member = np.zeros((segments, mask.shape[1] if arms is None else arms.shape[1], slots))
+    member[seg_of_group, :, slot] = sub
+    return member, slot, sub
 
 
 def _one_segment(

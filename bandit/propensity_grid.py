@@ -105,9 +105,12 @@ def _bounds(
     pick = np.where(mask, rough_low, -np.inf).argmax(axis=1)
     if segments > 1:
         pick += arms * seg_of_group
-    at = np.concatenate([top.ravel(), pick])
+    picked = pick
+    if len(pick) > 1:  # groups of a segment often pick the same arm: one quantile each
+        picked, pick = np.unique(pick, return_inverse=True)
+    at = np.concatenate([top.ravel(), picked])
     quantile = special.logit(
-        special.betaincinv(a.take(at), b.take(at), _tail_levels(top.size, len(pick)))
+        special.betaincinv(a.take(at), b.take(at), _tail_levels(top.size, len(picked)))
     )
     stop = np.where(eligible.take(top), quantile[: top.size].reshape(top.shape), -np.inf)
     stop = stop.max(axis=1)
@@ -121,6 +124,8 @@ def _bounds(
             more = placed
         stop = np.maximum(stop, more.max(axis=-1))
     low = np.fmax(quantile[top.size :], -LOGIT_LIMIT)  # a NaN quantile (underflow) too
+    if len(pick) > 1:  # back to one per group
+        low = low[pick]
     start = np.minimum(_by_segment(low, seg_of_group, segments, lowest=True), LOGIT_LIMIT)
     stop = _between(stop, start + 1e-9, LOGIT_LIMIT)
     if len(mask) == 1:  # one group: its start is the highest

@@ -87,7 +87,8 @@ def _no_send(p: Prepared, i: int) -> DecideOut:
         )
     # with send slots, the reasons are those of the earliest window's send time
     at = p.times[i] if p.slots is None else min(p.slots.starts[i])
-    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], at)
+    failures = p.failures_of(i) if p.slots is None else None  # the mask's, when kept
+    found = eligibility(arm_catalog(p.arms), p.cfg.rules, p.debtors[i], at, failures)
     lacking, next_allowed_at = variables.explain(
         p.arms, p.cfg.rules, p.debtors[i], at, p.needs, p.given[i], found
     )

@@ -18,14 +18,18 @@ from api.service.context import ServiceContext
 from api.service.segments import SegmentError, segment_key
 from api.service.slots import SlotPlan, plan
 from bandit.addresses import AFTER_CONVERSATION, Conversation, address_list, workplace_consent
+from bandit.days import micros
 from bandit.eligibility import (
     ArmCatalog,
+    BoolArray,
     Contact,
     ContactRules,
     Debtor,
     UnknownTimezone,
-    batch_masks,
     load_zone,
+    masks_of,
+    row_failures,
+    rule_failures,
 )
 from bandit.sequence import (
     History,
@@ -169,6 +173,10 @@ def debtor_of(
     )
 
 
+# one pass's failures per rule code (``rule_failures`` of its n debtors), n, and an item's row
+RuleFailures = tuple[dict[str, BoolArray], int, int]
+
+
 @dataclass
 class Prepared:
     """Everything known about the batch before the policy runs."""
@@ -186,8 +194,17 @@ class Prepared:
     histories: list[History] = field(default_factory=list)  # per item (bandit.sequence)
     previous: list[Previous | None] = field(default_factory=list)  # per item: latest send
     attributes: list[dict[str, Any]] = field(default_factory=list)  # per item, as sent
+    rule_fails: list[RuleFailures] = field(default_factory=list)  # per item (``_rule_masks``)
     slots: SlotPlan | None = None  # send times and allowed (arm, slot) pairs (send slots)
     _eligible: dict[bytes, list[str]] = field(default_factory=dict)
+
+    def failures_of(self, i: int) -> dict[str, BoolArray] | None:
+        """Item i's contact-rule failures (1, K) per rule, as its mask was made from (None:
+        not kept)."""
+        if not self.rule_fails:
+            return None
+        fails, n, row = self.rule_fails[i]
+        return row_failures(fails, n, len(self.arms), row)
 
     def eligible_keys(self, i: int) -> list[str]:
         """The keys of item i's eligible arms (one list per distinct mask, shared)."""
@@ -234,7 +251,11 @@ def prepare(
     catalog = arm_catalog(arms)
     slots = plan(cfg, catalog, arms, debtors, times, previous, histories)
     # with send slots, the rules and the cadence are judged at each slot's send time
-    masks = _rule_masks(catalog, cfg.rules, debtors, times) if slots is None else slots.arm_masks()
+    rule_fails: list[RuleFailures] = []
+    if slots is None:
+        masks, rule_fails = _rule_masks(catalog, cfg.rules, debtors, times)
+    else:
+        masks = slots.arm_masks()
     masks &= condition_mask([a.when for a in arms], histories, [item.attributes for item in items])
     for i, (before, seen_history, at) in enumerate(zip(previous, histories, times, strict=True)):
         if slots is None and cadence_block(cfg.cadence, before, seen_history, at) is not None:
@@ -256,6 +277,7 @@ def prepare(
         histories,
         previous,
         [item.attributes for item in items],
+        rule_fails,
         slots=slots,
     )
 
@@ -341,14 +363,20 @@ def _debtors(
 
 def _rule_masks(
     catalog: ArmCatalog, rules: ContactRules, debtors: Sequence[Debtor], times: Sequence[datetime]
-) -> np.ndarray:
-    """(N, K) the contact rules' masks: one vectorised pass per distinct decision time."""
-    masks = np.zeros((len(debtors), len(catalog.templates)), dtype=bool)
+) -> tuple[np.ndarray, list[RuleFailures]]:
+    """(N, K) the contact rules' masks: one vectorised pass per distinct decision time; and
+    per item, the failures of its pass and its row in them (a no-send's reasons reuse them)."""
+    k = len(catalog.templates)
+    masks = np.zeros((len(debtors), k), dtype=bool)
     if not catalog.templates:
-        return masks
+        return masks, []
     by_time: dict[datetime, list[int]] = {}
     for i, at in enumerate(times):
         by_time.setdefault(at, []).append(i)
+    found: list[RuleFailures] = [({}, 0, 0)] * len(debtors)
     for at, rows in by_time.items():
-        masks[rows] = batch_masks(catalog, rules, [debtors[i] for i in rows], at)
-    return masks
+        fails = rule_failures(catalog, rules, [debtors[i] for i in rows], micros(at))
+        masks[rows] = masks_of(fails, len(rows), k)
+        for row, i in enumerate(rows):
+            found[i] = (fails, len(rows), row)
+    return masks, found

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bandit.days import micros
 from bandit.eligibility import (
     CHANNELS,
     ArmCatalog,
@@ -21,6 +22,9 @@ from bandit.eligibility import (
     UnknownTimezone,
     batch_masks,
     eligibility,
+    masks_of,
+    row_failures,
+    rule_failures,
 )
 
 ZONES = (
@@ -379,6 +383,25 @@ def test_batch_masks_equal_row_by_row_eligibility(
     assert masks.shape == (len(group), len(catalog.keys)) and masks.dtype == np.bool_
     for row, debtor in zip(masks, group, strict=True):
         np.testing.assert_array_equal(row, eligibility(catalog, rules, debtor, now).mask)
+
+
+@settings(max_examples=50, deadline=None)
+@given(batches())
+def test_eligibility_from_a_batch_s_failures_equals_its_own(
+    batch: tuple[ArmCatalog, ContactRules, list[Debtor], datetime],
+) -> None:
+    """A no-send's reasons reuse the failures its batch's masks were made from: the same
+    answer as computing them for the debtor alone."""
+    catalog, rules, group, now = batch
+    n, k = len(group), len(catalog.keys)
+    fails = rule_failures(catalog, rules, group, micros(now))
+    np.testing.assert_array_equal(masks_of(fails, n, k), batch_masks(catalog, rules, group, now))
+    for row, debtor in enumerate(group):
+        alone = eligibility(catalog, rules, debtor, now)
+        reused = eligibility(catalog, rules, debtor, now, row_failures(fails, n, k, row))
+        np.testing.assert_array_equal(reused.mask, alone.mask)
+        assert (reused.locales, reused.exclusions) == (alone.locales, alone.exclusions)
+        assert reused.next_allowed_at == alone.next_allowed_at
 
 
 # --- tables: one concrete example per rule ---------------------------------------------

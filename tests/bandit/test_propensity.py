@@ -360,3 +360,45 @@ def test_both_paths_integrate_on_one_grid(
         return
     for fast, slow in zip(seen["one"], seen["general"], strict=True):
         np.testing.assert_array_equal(fast, slow)
+
+
+@st.composite
+def several_segment_groups(
+    draw: st.DrawFn,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """As ``one_segment_groups``, with each group in any of the segments."""
+    alpha, beta, _, mask = draw(one_segment_groups())
+    segments = st.integers(0, len(alpha) - 1)
+    group_segment = np.array(draw(st.lists(segments, min_size=len(mask), max_size=len(mask))))
+    return alpha, beta, group_segment, mask
+
+
+@settings(max_examples=150, deadline=None)
+@given(several_segment_groups())
+def test_general_path_integrates_each_segment_by_the_one_segment_rule(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """The general path integrates all segments at once (groups padded per segment, padded
+    contender arms): on its own grid, each segment's groups get what ``_integrate_one``
+    gives them on that segment's real contender arms, up to rounding."""
+    alpha, beta, group_segment, mask = case
+    seen: dict[str, tuple] = {}
+    integrate = propensity._integrate
+
+    def general(*args):
+        seen["call"] = (args, integrate(*args))
+        return seen["call"][1]
+
+    with mock.patch.object(propensity, "_integrate", general):
+        _segments(alpha, beta, group_segment, mask, (UNIFORM_POINTS, ARM_POINTS))
+    (a, b, real, y, start, mask, seg_of_group, arms), value = seen["call"]
+    for u in range(len(a)):
+        rows = seg_of_group == u
+        keep = np.ones(a.shape[1], dtype=bool) if real is None else real[u]
+        contenders = arms[u][keep]
+        expected = np.zeros((int(rows.sum()), mask.shape[1]))
+        sub = mask[rows][:, contenders].astype(np.float64)
+        expected[:, contenders] = propensity._integrate_one(
+            a[u][keep], b[u][keep], y[u], float(start[u]), sub
+        )
+        np.testing.assert_allclose(value[rows], expected, rtol=1e-9, atol=1e-12)
