@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas.errors import ErrorOut
 
 logger = logging.getLogger("dunning_bandit.api")
 
@@ -24,18 +25,6 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["campaign_not_found"])
-    message: str = Field(examples=["campaign 'loans-de' does not exist"])
-    details: Any = None
-
-
-class ErrorOut(BaseModel):
-    """Every error: ``{"error": {"code", "message", "details"}}``."""
-
-    error: ErrorDetail
 
 
 _STATUSES = {

@@ -21,7 +21,7 @@ from api.schemas import (
 from api.service import campaigns, templates
 from api.text_route import TextRoute
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=TextRoute)
+router = APIRouter(prefix="/v1/campaigns", route_class=TextRoute)
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 TemplateKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the template's key")]
 Admin = Depends(require())
@@ -29,7 +29,13 @@ Manager = Depends(require("manager"))
 Anyone = Depends(require("manager", "sender", "analyst"))
 
 
-@router.post("", status_code=201, dependencies=[Admin])
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Admin],
+    tags=["campaigns"],
+    operation_id="create_campaign",
+)
 def create_campaign(body: CampaignCreate, session: SessionDep) -> CampaignPublic:
     """Create a campaign (admin)."""
     from datetime import UTC, datetime
@@ -37,19 +43,30 @@ def create_campaign(body: CampaignCreate, session: SessionDep) -> CampaignPublic
     return campaigns.create(session, body, datetime.now(UTC))
 
 
-@router.get("/{campaign}", dependencies=[Anyone])
+@router.get("/{campaign}", dependencies=[Anyone], tags=["campaigns"], operation_id="get_campaign")
 def read_campaign(campaign: CampaignKey, session: SessionDep) -> CampaignPublic:
     """Read a campaign's settings (any role)."""
     return campaigns.public(session, campaigns.load(session, campaign))
 
 
-@router.get("/{campaign}/templates", dependencies=[Anyone])
+@router.get(
+    "/{campaign}/templates",
+    dependencies=[Anyone],
+    tags=["templates"],
+    operation_id="list_templates",
+)
 def list_templates(campaign: CampaignKey, session: SessionDep) -> list[TemplatePublic]:
     """Every template of the campaign with its latest version (any role)."""
     return templates.list_all(session, campaign)
 
 
-@router.post("/{campaign}/templates", status_code=201, dependencies=[Manager])
+@router.post(
+    "/{campaign}/templates",
+    status_code=201,
+    dependencies=[Manager],
+    tags=["templates"],
+    operation_id="register_template",
+)
 def register_template(
     campaign: CampaignKey, body: TemplateCreate, session: SessionDep
 ) -> TemplatePublic:
@@ -57,7 +74,12 @@ def register_template(
     return templates.create(session, campaign, body)
 
 
-@router.put("/{campaign}/templates/{template}", dependencies=[Manager])
+@router.put(
+    "/{campaign}/templates/{template}",
+    dependencies=[Manager],
+    tags=["templates"],
+    operation_id="update_template",
+)
 def update_template(
     campaign: CampaignKey, template: TemplateKey, body: TemplateUpdate, session: SessionDep
 ) -> TemplatePublic:
@@ -66,7 +88,10 @@ def update_template(
 
 
 @router.post(
-    "/{campaign}/templates/{template}/preview", dependencies=[Manager], include_in_schema=True
+    "/{campaign}/templates/{template}/preview",
+    dependencies=[Manager],
+    tags=["templates"],
+    operation_id="preview_template",
 )
 def preview_template(
     campaign: CampaignKey, template: TemplateKey, body: PreviewIn, session: SessionDep
@@ -75,7 +100,12 @@ def preview_template(
     return templates.preview(session, campaign, template, body)
 
 
-@router.post("/{campaign}/templates/{template}/{action}", dependencies=[Manager])
+@router.post(
+    "/{campaign}/templates/{template}/{action}",
+    dependencies=[Manager],
+    tags=["templates"],
+    operation_id="change_template_status",
+)
 def change_status(
     campaign: CampaignKey,
     template: TemplateKey,

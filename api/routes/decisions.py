@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.schemas import (
     NO_NUL,
     ArmsOut,
+    AuditOut,
     DecideBatchIn,
     DecideBatchOut,
     DecideIn,
@@ -25,7 +26,7 @@ from api.schemas import (
 from api.service import analysis, decisions, events, idempotency
 from api.text_route import TextRoute
 
-router = APIRouter(tags=["decisions"], route_class=TextRoute)
+router = APIRouter(route_class=TextRoute)
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 Sender = Depends(require("sender"))
 Analyst = Depends(require("analyst"))
@@ -80,6 +81,8 @@ def _answer(answer: idempotency.Answer) -> Response:
     dependencies=[Sender],
     response_model=DecideOut,
     responses={200: {"headers": REPLAYED}},
+    tags=["decisions"],
+    operation_id="decide",
 )
 def decide(
     campaign: CampaignKey,
@@ -112,6 +115,8 @@ def decide(
     dependencies=[Sender],
     response_model=DecideBatchOut,
     responses={200: {"headers": REPLAYED}},
+    tags=["decisions"],
+    operation_id="decide_batch",
 )
 def decide_batch(
     campaign: CampaignKey,
@@ -140,28 +145,50 @@ def decide_batch(
     )
 
 
-@router.get("/v1/decisions/{decision_id}", dependencies=[Depends(require("analyst", "sender"))])
+@router.get(
+    "/v1/decisions/{decision_id}",
+    dependencies=[Depends(require("analyst", "sender"))],
+    tags=["decisions"],
+    operation_id="get_audit",
+)
 def read_decision(
     decision_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)], session: SessionDep
-) -> dict[str, Any]:
+) -> AuditOut:
     """The audit record of one decision (analyst, sender)."""
-    return analysis.audit(session, decision_id)
+    return AuditOut.model_validate(analysis.audit(session, decision_id))
 
 
-@router.post("/v1/events", status_code=202, dependencies=[Sender])
+@router.post(
+    "/v1/events",
+    status_code=202,
+    dependencies=[Sender],
+    tags=["events"],
+    operation_id="record_event",
+)
 def report_event(body: EventIn, session: SessionDep, ctx: ContextDep) -> EventOut:
     """Report an open, click, pay or opt-out; idempotent on event_id (sender)."""
     return events.record_one(session, ctx.catalog, body)
 
 
-@router.post("/v1/events/batch", status_code=202, dependencies=[Sender])
+@router.post(
+    "/v1/events/batch",
+    status_code=202,
+    dependencies=[Sender],
+    tags=["events"],
+    operation_id="record_events",
+)
 def report_events(body: EventBatchIn, session: SessionDep, ctx: ContextDep) -> EventBatchOut:
     """Many events; each succeeds or fails on its own (sender)."""
     check_batch_size(len(body.events), ctx.settings.max_batch, "events")
     return EventBatchOut(results=events.record_batch(session, ctx.catalog, body.events))
 
 
-@router.get("/v1/campaigns/{campaign}/arms", dependencies=[Analyst])
+@router.get(
+    "/v1/campaigns/{campaign}/arms",
+    dependencies=[Analyst],
+    tags=["analysis"],
+    operation_id="get_arms",
+)
 def arm_statistics(
     campaign: CampaignKey,
     session: SessionDep,
@@ -175,8 +202,15 @@ def arm_statistics(
 @router.get(
     "/v1/campaigns/{campaign}/decisions/export",
     dependencies=[Analyst],
+    tags=["analysis"],
+    operation_id="export_decisions",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "the decision log as CSV"}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "the decision log as CSV",
+        }
+    },
 )
 def export_decisions(
     campaign: CampaignKey, session: SessionDep, ctx: ContextDep

@@ -4,7 +4,8 @@ are the contract. ``common`` (strict models, keys, locales, channels), ``campaig
 
 from __future__ import annotations
 
-from api.schemas.arms import ArmOut, ArmsOut
+from api.schemas.arms import ArmOut, ArmsOut, TemplateStatus
+from api.schemas.audit import AuditOut
 from api.schemas.campaigns import (
     CampaignCreate,
     CampaignPublic,
@@ -16,6 +17,7 @@ from api.schemas.campaigns import (
 from api.schemas.common import (
     CHANNELS,
     NO_NUL,
+    SENT,
     TIME,
     Attribute,
     Channel,
@@ -25,6 +27,7 @@ from api.schemas.common import (
     assume_utc,
 )
 from api.schemas.decisions import (
+    REASON_CODES,
     DecideBatchIn,
     DecideBatchOut,
     DecideIn,
@@ -32,6 +35,7 @@ from api.schemas.decisions import (
     Message,
     Reason,
 )
+from api.schemas.errors import ERROR_CODES, ErrorDetail, ErrorItem, ErrorOut, ItemError
 from api.schemas.events import (
     EventBatchIn,
     EventBatchOut,
@@ -42,6 +46,7 @@ from api.schemas.events import (
 )
 from api.schemas.templates import (
     TEMPLATE_EXAMPLE,
+    Preview,
     PreviewIn,
     PreviewOut,
     RenditionIn,
@@ -52,12 +57,16 @@ from api.schemas.templates import (
 
 __all__ = [
     "CHANNELS",
+    "ERROR_CODES",
     "NO_NUL",
+    "REASON_CODES",
+    "SENT",
     "TEMPLATE_EXAMPLE",
     "TIME",
     "ArmOut",
     "ArmsOut",
     "Attribute",
+    "AuditOut",
     "CampaignCreate",
     "CampaignPublic",
     "CapIn",
@@ -67,15 +76,20 @@ __all__ = [
     "DecideBatchOut",
     "DecideIn",
     "DecideOut",
+    "ErrorDetail",
+    "ErrorItem",
+    "ErrorOut",
     "EventBatchIn",
     "EventBatchOut",
     "EventIn",
     "EventOut",
     "EventResult",
     "EventType",
+    "ItemError",
     "Key",
     "Locale",
     "Message",
+    "Preview",
     "PreviewIn",
     "PreviewOut",
     "QuietHours",
@@ -84,6 +98,7 @@ __all__ = [
     "Strict",
     "TemplateCreate",
     "TemplatePublic",
+    "TemplateStatus",
     "TemplateUpdate",
     "Windows",
     "assume_utc",

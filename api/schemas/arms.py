@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import SENT, Channel
+
+TemplateStatus = Literal["active", "paused", "retired"]
 
 
 class ArmOut(BaseModel):
+    model_config = SENT
     arm: str
     template: str
-    channel: str
-    status: str
+    channel: Channel
+    status: TemplateStatus
     sends: int
     opens: int
     clicks: int
@@ -26,6 +33,9 @@ class ArmOut(BaseModel):
 
 
 class ArmsOut(BaseModel):
+    model_config = SENT
     segment: str | None
-    objective: str
+    objective: Literal["pay", "net_recovery", "weighted"] = Field(
+        description="the campaign's objective; weighted: a weighted sum of outcomes"
+    )
     arms: list[ArmOut]

@@ -13,6 +13,7 @@ from bandit.channels import CHANNELS, Channel
 __all__ = [
     "CHANNELS",
     "NO_NUL",
+    "SENT",
     "TIME",
     "Attribute",
     "Channel",
@@ -37,8 +38,17 @@ TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 NO_NUL = r"^[^\x00]*$"
 
 
+# A response model's config: the fields it always sends are required in its documented
+# (serialization) schema, so generated clients need not check for their absence; request
+# models keep their defaults optional.
+SENT = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields are refused. Nested in a response (a campaign's
+    settings, a template's renditions), every field it sends is documented as required."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 Attribute = Annotated[str, Field(pattern=NO_NUL)] | int | float | bool | None

@@ -9,10 +9,27 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.common import NO_NUL, Attribute, Channel, Locale, Strict
+from api.schemas.common import NO_NUL, SENT, Attribute, Channel, Locale, Strict
+from bandit.rules import CODES
+from bandit.variables import CODE as MISSING_VARIABLES
+
+# every reason code an answer or an audit record gives: the eligibility rules, then the
+# sequence rules (bandit.sequence), then the message checks (api.service.messages, decisions)
+REASON_CODES: tuple[str, ...] = (
+    *CODES,
+    MISSING_VARIABLES,
+    "condition",
+    "too_soon",
+    "max_touches",
+    "no_templates",
+    "render_error",
+    "missing_opt_out",
+    "sms_too_long",
+)
 
 
 class Message(BaseModel):
+    model_config = SENT
     subject: str | None = None
     body: str
     title: str | None = None
@@ -92,18 +109,20 @@ def _finite_and_short(field: str, values: Mapping[str, object], longest: int) ->
 
 
 class Reason(BaseModel):
-    code: str
-    channel: str | None = None
+    model_config = SENT
+    code: str = Field(json_schema_extra={"enum": list(REASON_CODES)})
+    channel: Channel | None = None
     arm: str | None = None
     detail: str
 
 
 class DecideOut(BaseModel):
+    model_config = SENT
     decision_id: str | None = None
     send: bool
     template: str | None = None
     version: int | None = None
-    channel: str | None = None
+    channel: Channel | None = None
     locale: str | None = None
     arm: str | None = None
     segment: str
@@ -129,4 +148,5 @@ class DecideBatchIn(Strict):
 
 
 class DecideBatchOut(BaseModel):
+    model_config = SENT
     results: list[DecideOut]

@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlmodel import Session
 
 from api.errors import ApiError
-from api.schemas import DecideIn, DecideOut, Message, Reason
+from api.schemas import Channel, DecideIn, DecideOut, Message, Reason
 from api.service import allocations, evidence, messages, sequences, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
@@ -256,7 +256,7 @@ def _sent(
         send=True,
         template=arm.template,
         version=arm.version,
-        channel=arm.channel,
+        channel=cast(Channel, arm.channel),  # a registered rendition's channel
         locale=decision.locale,
         arm=arm.key,
         segment=segment,
