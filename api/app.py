@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=errors.ERROR_RESPONSES,  # documented on every operation (not FastAPI's 422)
         generate_unique_id_function=openapi_doc.short_ids,
         openapi_tags=openapi_doc.TAGS,
+        servers=openapi_doc.SERVERS,
         docs_url=None,  # openapi_doc.install_docs: Swagger UI without a CDN
         redoc_url=None,
     )

@@ -37,6 +37,8 @@ SECURITY_SCHEME = {
 PUBLIC = {("get", "/healthz"), ("get", "/metrics")}
 NOT_PUBLIC_ERRORS = ("400", "401", "403", "404", "409", "422")
 DOCS_ASSETS = "/static/swagger-ui"
+# self-hosted: the server that serves the document is the one to call
+SERVERS = [{"url": "/", "description": "this server"}]
 # every operation has one of these tags (a generated client's module names)
 TAGS = [
     {"name": "campaigns", "description": "Create and read campaigns (their settings)"},

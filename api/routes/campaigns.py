@@ -11,6 +11,7 @@ from api.deps import SessionDep
 from api.schemas import (
     NO_NUL,
     CampaignCreate,
+    CampaignPatch,
     CampaignPublic,
     PreviewIn,
     PreviewOut,
@@ -47,6 +48,20 @@ def create_campaign(body: CampaignCreate, session: SessionDep) -> CampaignPublic
 def read_campaign(campaign: CampaignKey, session: SessionDep) -> CampaignPublic:
     """Read a campaign's settings (any role)."""
     return campaigns.public(session, campaigns.load(session, campaign))
+
+
+@router.patch(
+    "/{campaign}", dependencies=[Admin], tags=["campaigns"], operation_id="update_campaign"
+)
+def update_campaign(
+    campaign: CampaignKey, body: CampaignPatch, session: SessionDep
+) -> CampaignPublic:
+    """Change settings (admin): a new settings revision, which the decisions made from now on
+    record. key, segment_by, buckets, objective, currency and windows_days may not change
+    (they change the meaning of the statistics already stored): 422 field_not_patchable."""
+    from datetime import UTC, datetime
+
+    return campaigns.patch(session, campaign, body, datetime.now(UTC))
 
 
 @router.get(

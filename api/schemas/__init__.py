@@ -8,6 +8,7 @@ from api.schemas.arms import ArmOut, ArmsOut, TemplateStatus
 from api.schemas.audit import AuditOut
 from api.schemas.campaigns import (
     CampaignCreate,
+    CampaignPatch,
     CampaignPublic,
     CapIn,
     ControlIn,
@@ -68,6 +69,7 @@ __all__ = [
     "Attribute",
     "AuditOut",
     "CampaignCreate",
+    "CampaignPatch",
     "CampaignPublic",
     "CapIn",
     "Channel",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from api.schemas.campaigns import CampaignCreate
 from api.schemas.common import SENT, Attribute, Channel
 from api.schemas.decisions import REASON_CODES
 from api.schemas.events import EventType
@@ -136,6 +137,14 @@ class AuditOut(BaseModel):
     propensity: float | None = None
     control: bool
     decided_at: datetime
+    settings_revision: int | None = Field(
+        default=None, description="the campaign's settings revision the decision used"
+    )
+    settings: CampaignCreate | None = Field(
+        default=None,
+        description="the campaign settings the decision used (null for a decision made "
+        "before they were recorded)",
+    )
     inputs: AuditInputs
     arms: list[AuditArm]
     posterior: PosteriorSnapshot | None = None

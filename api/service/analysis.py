@@ -25,7 +25,7 @@ from bandit.log_cells import neutralise
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
-from templates_store import catalog, events_log, log, statistics
+from templates_store import campaign_settings, catalog, events_log, log, statistics
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision
 
@@ -158,6 +158,8 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
         "propensity": decision.propensity,
         "control": decision.control,
         "decided_at": decision.decided_at,
+        "settings_revision": decision.audit.get("settings_revision"),
+        "settings": _settings(session, cfg.id, decision.audit.get("settings_revision")),
         "inputs": decision.audit,
         "arms": _audited_arms(decision, infos, reasons),
         "posterior": snapshot.data if snapshot else None,
@@ -169,6 +171,13 @@ def audit(session: Session, decision_id: str) -> dict[str, Any]:
         },
         "events": _events(session, decision),
     }
+
+
+def _settings(session: Session, campaign_id: int, revision: int | None) -> Any:
+    """The campaign settings a decision used (None for one made before they were recorded)."""
+    if revision is None:
+        return None
+    return campaign_settings.settings_at(session, campaign_id=campaign_id, revision=revision)
 
 
 def _debtor_then(

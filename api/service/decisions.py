@@ -234,7 +234,7 @@ def _decision(
         control=bool(out.control[n]),
         cost=messages.cost(arm, message),
         eligible=p.eligible_keys(i),
-        audit=_audit(item, p.debtors[i], p.histories[i]),
+        audit=_audit(item, p.debtors[i], p.histories[i], p.cfg.revision),
         snapshot_id=snapshot_id,
         decided_at=at,
         day=day_of(at),
@@ -278,7 +278,7 @@ def _renditions(
     return {arms[j].arm_id: ctx.catalog.renditions_of(session, arms[j].version_id) for j in chosen}
 
 
-def _audit(item: DecideIn, debtor: Debtor, history: History) -> dict[str, Any]:
+def _audit(item: DecideIn, debtor: Debtor, history: History, revision: int) -> dict[str, Any]:
     """The debtor inputs the eligibility rules saw, so the audit can recompute every reason."""
     return {
         "channels": sorted(debtor.channels),
@@ -293,4 +293,5 @@ def _audit(item: DecideIn, debtor: Debtor, history: History) -> dict[str, Any]:
         "variables": sorted(item.variables),  # names only (bandit.variables)
         "history": history,  # the history attributes the decision saw (bandit.sequence)
         "case_id": item.case_id,
+        "settings_revision": revision,  # the campaign settings it used (campaign_settings)
     }

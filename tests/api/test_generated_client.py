@@ -116,6 +116,15 @@ def test_a_generated_client_drives_the_whole_flow(
         op("campaigns", "get_campaign"), 200, models.CampaignPublic, client=admin, campaign="loans"
     )
     assert read.quiet_hours.start == "21:00"
+    patched = call(
+        op("campaigns", "update_campaign"),
+        200,
+        models.CampaignPublic,
+        client=admin,
+        campaign="loans",
+        body=models.CampaignPatch.from_dict({"max_touches": 10}),
+    )
+    assert (patched.revision, patched.max_touches, patched.burn_in) == (2, 10, 0)
     for template in (FRIENDLY, FIRM):
         made = call(
             op("templates", "register_template"),
@@ -227,6 +236,7 @@ def test_a_generated_client_drives_the_whole_flow(
         decision_id=one.decision_id,
     )
     assert audit.decision_id == one.decision_id and audit.outcomes.amount == 120.0
+    assert audit.settings_revision == 2 and audit.settings.max_touches == 10
     assert [e.event_id for e in audit.events] == ["e-1"] and any(a.chosen for a in audit.arms)
     assert audit.posterior is not None and one.arm in audit.posterior.arms.additional_properties
     export = op("analysis", "export_decisions").sync_detailed(client=admin, campaign="loans")

@@ -23,6 +23,7 @@ OPERATION_IDS = {
     ("get", "/metrics"): "metrics",
     ("post", "/v1/campaigns"): "create_campaign",
     ("get", "/v1/campaigns/{campaign}"): "get_campaign",
+    ("patch", "/v1/campaigns/{campaign}"): "update_campaign",
     ("get", "/v1/campaigns/{campaign}/templates"): "list_templates",
     ("post", "/v1/campaigns/{campaign}/templates"): "register_template",
     ("put", "/v1/campaigns/{campaign}/templates/{template}"): "update_template",

@@ -51,6 +51,7 @@ LATER_COLUMNS = (
     ("decision", "touch", "INTEGER NOT NULL DEFAULT 1"),
     ("decision", "case_id", "VARCHAR(200)"),
     ("template_version", '"when"', "JSON"),
+    ("campaign", "settings_revision", "INTEGER NOT NULL DEFAULT 1"),
 )
 
 
