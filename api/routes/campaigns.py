@@ -18,6 +18,7 @@ from api.schemas import (
     TemplateCreate,
     TemplatePublic,
     TemplateUpdate,
+    VariablesOut,
 )
 from api.service import campaigns, templates
 from api.text_route import TextRoute
@@ -28,6 +29,7 @@ TemplateKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="t
 Admin = Depends(require())
 Manager = Depends(require("manager"))
 Anyone = Depends(require("manager", "sender", "analyst"))
+Writers = Depends(require("manager", "sender"))
 
 
 @router.post(
@@ -129,3 +131,15 @@ def change_status(
 ) -> TemplatePublic:
     """Pause, resume or retire a template (manager)."""
     return templates.transition(session, campaign, template, action)
+
+
+@router.get(
+    "/{campaign}/variables",
+    dependencies=[Writers],
+    tags=["templates"],
+    operation_id="list_variables",
+)
+def list_variables(campaign: CampaignKey, session: SessionDep) -> VariablesOut:
+    """The variables each active rendition needs, and all of them: what a sender passes in
+    a decide's ``variables`` (manager, sender)."""
+    return templates.variables(session, campaign)

@@ -51,9 +51,11 @@ from api.schemas.templates import (
     PreviewIn,
     PreviewOut,
     RenditionIn,
+    RenditionVariables,
     TemplateCreate,
     TemplatePublic,
     TemplateUpdate,
+    VariablesOut,
 )
 
 __all__ = [
@@ -97,11 +99,13 @@ __all__ = [
     "QuietHours",
     "Reason",
     "RenditionIn",
+    "RenditionVariables",
     "Strict",
     "TemplateCreate",
     "TemplatePublic",
     "TemplateStatus",
     "TemplateUpdate",
+    "VariablesOut",
     "Windows",
     "assume_utc",
 ]

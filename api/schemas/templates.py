@@ -126,3 +126,24 @@ class PreviewOut(BaseModel):
     template: str
     version: int
     previews: list[Preview]
+
+
+class RenditionVariables(BaseModel):
+    """What one active rendition needs from the caller."""
+
+    model_config = SENT
+    arm: str
+    template: str
+    version: int
+    channel: Channel
+    locale: str
+    variables: list[str] = Field(description="the names a decide's variables must give")
+
+
+class VariablesOut(BaseModel):
+    """The variables each active rendition needs (the latest versions of the active
+    templates), and all of them together: what a sender passes in ``variables``."""
+
+    model_config = SENT
+    variables: list[str] = Field(description="every name any active rendition needs")
+    renditions: list[RenditionVariables]

@@ -66,7 +66,8 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     """Per arm of a segment (or the campaign-wide pool): counts, posterior, P(best), allocation."""
     campaign = campaigns.load(session, campaign_key)
     cfg = campaigns.config(campaign)
-    infos = catalog.campaign_arms(session, campaign_id=cfg.id)
+    # the arms of the templates' latest versions (an arm a new version dropped is history)
+    infos = [a for a in catalog.campaign_arms(session, campaign_id=cfg.id) if a.current]
     now = datetime.now(UTC)
     known = catalog.all_segments(session, campaign_id=cfg.id)
     if segment is not None and segment not in known:

@@ -100,7 +100,7 @@ def public(session: Session, campaign: Campaign) -> CampaignPublic:
             "revision": campaign.settings_revision,
             "created_at": campaign.created_at,
             "templates": catalog.count_templates(session, campaign_id=campaign.id),
-            "arms": len(arms),
+            "arms": sum(a.current for a in arms),
         }
     )
 

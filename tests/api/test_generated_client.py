@@ -170,6 +170,14 @@ def test_a_generated_client_drives_the_whole_flow(
     listed = op("templates", "list_templates").sync_detailed(client=admin, campaign="loans")
     assert listed.status_code == 200 and {t.key for t in listed.parsed} == {"friendly", "firm"}
     assert all(t.status.value == "active" for t in listed.parsed)
+    needed = call(
+        op("templates", "list_variables"),
+        200,
+        models.VariablesOut,
+        client=sender,
+        campaign="loans",
+    )
+    assert needed.variables == ["amount_due", "name", "opt_out_url", "pay_url"]
     # decisions
     one = call(
         op("decisions", "decide"),

@@ -25,6 +25,7 @@ OPERATION_IDS = {
     ("get", "/v1/campaigns/{campaign}"): "get_campaign",
     ("patch", "/v1/campaigns/{campaign}"): "update_campaign",
     ("get", "/v1/campaigns/{campaign}/templates"): "list_templates",
+    ("get", "/v1/campaigns/{campaign}/variables"): "list_variables",
     ("post", "/v1/campaigns/{campaign}/templates"): "register_template",
     ("put", "/v1/campaigns/{campaign}/templates/{template}"): "update_template",
     ("post", "/v1/campaigns/{campaign}/templates/{template}/preview"): "preview_template",
