@@ -23,7 +23,8 @@ from api.schemas import (
     EventIn,
     EventOut,
 )
-from api.service import analysis, decisions, events, idempotency
+from api.schemas.decisions import BatchItemError
+from api.service import analysis, batch_items, decisions, events, idempotency
 from api.text_route import TextRoute
 
 router = APIRouter(route_class=TextRoute)
@@ -68,7 +69,7 @@ def _one_answer(answers: list[DecideOut]) -> str:
     return answers[0].model_dump_json()
 
 
-def _batch_answer(answers: list[DecideOut]) -> str:
+def _batch_answer(answers: list[DecideOut | BatchItemError]) -> str:
     return DecideBatchOut(results=answers).model_dump_json()
 
 
@@ -115,6 +116,7 @@ def decide(
     dependencies=[Sender],
     response_model=DecideBatchOut,
     responses={200: {"headers": REPLAYED}},
+    openapi_extra={"x-item-errors": "items"},  # api.text_route: per item
     tags=["decisions"],
     operation_id="decide_batch",
 )
@@ -125,22 +127,32 @@ def decide_batch(
     ctx: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """The same for up to 10,000 debtors in one vectorised pass; results in order (sender)."""
+    """The same for up to 10,000 debtors in one vectorised pass; results in order (sender).
+    An item with a fault of its own (not valid, an unknown time zone, a time out of range,
+    attributes that make no segment, a debtor already in the batch) is answered with its
+    error in its place; the others are decided."""
     check_batch_size(len(body.items), ctx.settings.max_batch, "items")
+    screened = batch_items.screen(session, ctx, campaign, body.items)
+
+    def render(answers: list[DecideOut]) -> str:
+        return _batch_answer(screened.merge(answers))
+
+    if not screened.items:  # nothing to decide: every item has its error
+        return _json(render([]))
     if idempotency_key is None:
         return _json(
-            decisions.decide(session, ctx, campaign, body.items, batch=True, render=_batch_answer)
+            decisions.decide(session, ctx, campaign, screened.items, batch=True, render=render)
         )
     return _answer(
         idempotency.decide_once(
             session,
             ctx,
             campaign,
-            body.items,
+            screened.items,
             batch=True,
             key=idempotency_key,
             request_hash=idempotency.fingerprint(body),
-            render=_batch_answer,
+            render=render,
         )
     )
 

@@ -237,23 +237,40 @@ def _validate(
     """422 for a debtor twice in a batch, an unknown time zone or a time out of range."""
     seen: set[str] = set()
     for i, item in enumerate(items):
-        if item.debtor_id in seen:
-            raise ApiError(
-                422,
-                "duplicate_debtor",
-                f"items[{i}].debtor_id {item.debtor_id!r} appears twice in one batch",
-                {"index": i},
-            )
-        seen.add(item.debtor_id)
-        try:
-            load_zone(item.timezone)
-        except UnknownTimezone as exc:
-            where = _where(i if batch else None)
-            raise ApiError(
-                422, "unknown_timezone", f"{where}timezone: {exc}", {"index": i}
-            ) from exc
-    for i, item in enumerate(items):
+        fault = item_fault(item, i, seen, checked, batch)
+        if fault is not None:
+            raise fault
+
+
+def item_fault(
+    item: DecideIn,
+    i: int,
+    seen: set[str],
+    checked: datetime,
+    batch: bool,
+    cfg: CampaignConfig | None = None,
+) -> ApiError | None:
+    """The fault confined to item i: its debtor already ``seen`` (in an earlier item; added
+    to it), an unknown time zone, a time out of range, and with ``cfg`` attributes that make
+    no segment (history attributes aside: the service's own)."""
+    if item.debtor_id in seen:
+        message = f"items[{i}].debtor_id {item.debtor_id!r} appears twice in one batch"
+        return ApiError(422, "duplicate_debtor", message, {"index": i})
+    seen.add(item.debtor_id)
+    where = _where(i if batch else None)
+    try:
+        load_zone(item.timezone)
+    except UnknownTimezone as exc:
+        return ApiError(422, "unknown_timezone", f"{where}timezone: {exc}", {"index": i})
+    try:
         check_time(item, checked, i if batch else None)
+        if cfg is not None:
+            segment_key(cfg.settings, item.attributes, item.segment, {})
+    except ApiError as exc:
+        return exc
+    except SegmentError as exc:
+        return ApiError(422, "bad_segment", f"{where}{exc}", {"index": i})
+    return None
 
 
 def _segments(

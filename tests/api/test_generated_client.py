@@ -188,7 +188,7 @@ def test_a_generated_client_drives_the_whole_flow(
         body=models.DecideIn.from_dict(debtor("d-1")),
     )
     assert one.send and one.decision_id and one.channel.value in {"email", "sms", "voice"}
-    items = [debtor(f"d-{n}") for n in (2, 3, 4)]
+    items = [debtor(f"d-{n}") for n in (2, 3, 4)] + [debtor("d-5", timezone="Mars/Base")]
     batch = call(
         op("decisions", "decide_batch"),
         200,
@@ -197,7 +197,9 @@ def test_a_generated_client_drives_the_whole_flow(
         campaign="loans",
         body=models.DecideBatchIn.from_dict({"items": items}),
     )
-    assert len(batch.results) == 3
+    assert len(batch.results) == 4 and isinstance(batch.results[3], models.BatchItemError)
+    assert batch.results[3].index == 3
+    assert batch.results[3].error.code == models.ItemErrorCode.UNKNOWN_TIMEZONE
     # events
     event = models.EventIn.from_dict(
         {

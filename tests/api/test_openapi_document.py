@@ -128,7 +128,7 @@ def test_answers_require_every_field_they_always_send(document: dict[str, Any]) 
         for status, response in operation["responses"].items():
             _referenced(document, response.get("content", {}), answered)
             assert status.startswith(("2", "4")), status
-    assert {"DecideOut", "CampaignPublic", "AuditOut", "WindowsOut", "ItemError"} <= answered
+    assert {"DecideOut", "CampaignPublic", "AuditOut", "WindowsOut", "BatchItemError"} <= answered
     for name in answered - {"ErrorItem"}:
         schema = document["components"]["schemas"][name]
         assert set(schema.get("required", [])) == set(schema.get("properties", {})), name
