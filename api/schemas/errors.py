@@ -52,6 +52,11 @@ ERROR_CODES: tuple[str, ...] = (
 )
 
 
+def _absent(value: Any) -> bool:
+    """An ``ErrorItem`` sends only the keys it has (as the error bodies built as dicts do)."""
+    return value is None
+
+
 class ErrorItem(BaseModel):
     """One detail of an error; which keys it has depends on the code: a request validation
     problem (``invalid_request``, ``invalid_json``) has ``field``, ``problem`` and ``input``;
@@ -60,17 +65,23 @@ class ErrorItem(BaseModel):
     fault has its ``index``; a bad setting its ``field``; a render error its ``arm``; an
     ``event_id_conflict`` the fields the events differ in (``differs``)."""
 
-    field: str | None = Field(default=None, description="where: a dotted path in the body")
-    problem: str | None = Field(default=None, description="what is wrong there")
-    input: Any = Field(default=None, description="the value that was sent")
-    code: str | None = Field(default=None, description="a template problem's code")
-    message: str | None = None
-    channel: str | None = None
-    locale: str | None = None
-    line: int | None = None
-    index: int | None = Field(default=None, description="a rendition's or a batch item's index")
-    arm: str | None = None
-    differs: list[str] | None = None
+    field: str | None = Field(
+        default=None, description="where: a dotted path in the body", exclude_if=_absent
+    )
+    problem: str | None = Field(default=None, description="what is wrong there", exclude_if=_absent)
+    input: Any = Field(default=None, description="the value that was sent", exclude_if=_absent)
+    code: str | None = Field(
+        default=None, description="a template problem's code", exclude_if=_absent
+    )
+    message: str | None = Field(default=None, exclude_if=_absent)
+    channel: str | None = Field(default=None, exclude_if=_absent)
+    locale: str | None = Field(default=None, exclude_if=_absent)
+    line: int | None = Field(default=None, exclude_if=_absent)
+    index: int | None = Field(
+        default=None, description="a rendition's or a batch item's index", exclude_if=_absent
+    )
+    arm: str | None = Field(default=None, exclude_if=_absent)
+    differs: list[str] | None = Field(default=None, exclude_if=_absent)
 
 
 class ErrorDetail(BaseModel):
