@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -44,11 +45,12 @@ def screen(
     now = datetime.now(UTC)
     screened = Screened(len(items))
     seen: set[str] = set()
+    placed: dict[tuple[Any, ...], str | None] = {}
     for i, item in enumerate(items):
         if isinstance(item, BadItem):
             screened.errors[i] = item.error
             continue
-        fault = item_fault(item, i, seen, now, True, cfg)
+        fault = item_fault(item, i, seen, now, True, cfg, placed)
         if fault is not None:
             screened.errors[i] = ItemError(
                 code=fault.code, message=fault.message, details=fault.details, status=fault.status

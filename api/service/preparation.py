@@ -249,10 +249,12 @@ def item_fault(
     checked: datetime,
     batch: bool,
     cfg: CampaignConfig | None = None,
+    placed: dict[tuple[Any, ...], str | None] | None = None,
 ) -> ApiError | None:
     """The fault confined to item i: its debtor already ``seen`` (in an earlier item; added
     to it), an unknown time zone, a time out of range, and with ``cfg`` attributes that make
-    no segment (history attributes aside: the service's own)."""
+    no segment (history attributes aside: the service's own; ``placed`` remembers each
+    distinct set of segment values' verdict, which a batch repeats)."""
     if item.debtor_id in seen:
         message = f"items[{i}].debtor_id {item.debtor_id!r} appears twice in one batch"
         return ApiError(422, "duplicate_debtor", message, {"index": i})
@@ -264,13 +266,29 @@ def item_fault(
         return ApiError(422, "unknown_timezone", f"{where}timezone: {exc}", {"index": i})
     try:
         check_time(item, checked, i if batch else None)
-        if cfg is not None:
-            segment_key(cfg.settings, item.attributes, item.segment, {})
     except ApiError as exc:
         return exc
+    problem = None if cfg is None else _segment_problem(cfg, item, placed)
+    return None if problem is None else ApiError(422, "bad_segment", where + problem, {"index": i})
+
+
+def _segment_problem(
+    cfg: CampaignConfig, item: DecideIn, placed: dict[tuple[Any, ...], str | None] | None
+) -> str | None:
+    """Why the item's attributes make no segment (None when they make one)."""
+    if item.segment is not None:
+        return None
+    values = tuple((type(v), v) for v in (item.attributes.get(n) for n in cfg.settings.segment_by))
+    if placed is not None and values in placed:
+        return placed[values]
+    try:
+        segment_key(cfg.settings, item.attributes, None, {})
+        problem = None
     except SegmentError as exc:
-        return ApiError(422, "bad_segment", f"{where}{exc}", {"index": i})
-    return None
+        problem = str(exc)
+    if placed is not None:
+        placed[values] = problem
+    return problem
 
 
 def _segments(
