@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gc
+from typing import Literal
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, metrics, openapi_links
+from api import errors, metrics, openapi_doc
 from api.routes import campaigns, dashboard, decisions, keys
+from api.schemas import SENT
 from api.service.context import ServiceContext
 from api.settings import Settings, get_settings
 from templates_store import db
@@ -19,6 +22,12 @@ from templates_store.db import make_engine
 DESCRIPTION = """Learns which payment reminder (template x channel) to send per debtor segment,
 with Thompson sampling that knows about delayed payments, drift, costs, cold start and the
 contact rules. Authenticate with `Authorization: Bearer <api key>`."""
+
+
+class HealthOut(BaseModel):
+    model_config = SENT
+    status: Literal["ok"]
+    database: str = Field(examples=["sqlite", "postgresql"])
 
 
 class LimitBody:
@@ -89,6 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         responses=errors.ERROR_RESPONSES,  # documented on every operation (not FastAPI's 422)
+        generate_unique_id_function=openapi_doc.short_ids,
+        openapi_tags=openapi_doc.TAGS,
+        servers=openapi_doc.SERVERS,
+        docs_url=None,  # openapi_doc.install_docs: Swagger UI without a CDN
+        redoc_url=None,
     )
     app.state.context = ServiceContext.create(engine, settings)
     errors.install(app)
@@ -96,20 +110,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.RecordMetrics)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)  # outermost: before metrics
 
-    @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, str]:
-        """Liveness, and whether the database answers."""
+    @app.get("/healthz", tags=["service"], operation_id="healthz")
+    def healthz() -> HealthOut:
+        """Liveness, and whether the database answers (no key needed)."""
         db.ping(engine)
-        return {"status": "ok", "database": engine.dialect.name}
+        return HealthOut(status="ok", database=engine.dialect.name)
 
-    @app.get("/metrics", tags=["service"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        operation_id="metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
-        """Prometheus text format (this process's counters)."""
+        """Prometheus text format (this process's counters; no key needed)."""
         return metrics.exposition()
 
     app.include_router(campaigns.router)
     app.include_router(decisions.router)
     app.include_router(dashboard.router)
     app.include_router(keys.router)
-    app.openapi = openapi_links.with_links(app)  # type: ignore[method-assign]
+    openapi_doc.install_docs(app)
+    app.openapi = openapi_doc.documented(app)  # type: ignore[method-assign]
     return app

@@ -228,7 +228,7 @@ def demo(
     host: str = typer.Option("127.0.0.1", help="interface to serve on"),
     port: int = typer.Option(8000, help="TCP port to serve on"),
 ) -> None:
-    """A demo campaign (7 templates, email/SMS/letter/voice, en/de/da/zh) learning from
+    """A demo campaign (6 templates, 11 arms, email/SMS/letter/voice, en/de/da/zh) learning from
     simulated debtors through the real service; writes the dashboard and serves it."""
     import time
 

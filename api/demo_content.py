@@ -1,4 +1,4 @@
-"""The demo campaign's message texts: seven templates in English, German, Danish and Chinese."""
+"""The demo campaign's message texts: six templates in English, German, Danish and Chinese."""
 
 from __future__ import annotations
 

@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas.campaigns import NotPatchable
+from api.schemas.errors import ErrorOut
 
 logger = logging.getLogger("dunning_bandit.api")
 
@@ -24,18 +26,6 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["campaign_not_found"])
-    message: str = Field(examples=["campaign 'loans-de' does not exist"])
-    details: Any = None
-
-
-class ErrorOut(BaseModel):
-    """Every error: ``{"error": {"code", "message", "details"}}``."""
-
-    error: ErrorDetail
 
 
 _STATUSES = {
@@ -87,6 +77,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+    @app.exception_handler(NotPatchable)
+    async def not_patchable(_: Request, exc: NotPatchable) -> JSONResponse:
+        body = error_body("field_not_patchable", str(exc), {"field": exc.field})
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,16 +3,13 @@ and its events, a template's key into its preview and lifecycle, ...).
 
 They document the API's flows in /docs and let stateful tests (schemathesis) chain real
 requests instead of guessing ids. All of them are here, added to the generated schema by
-``with_links``; the routes stay as they are. A link names its source and target operations
+``api.openapi_doc.documented``; the routes stay as they are. A link names its source and target operations
 by method and path (the contract), never by FastAPI's generated operation ids.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-from fastapi import FastAPI
 
 Operation = tuple[str, str]  # (method, path) as in the OpenAPI document
 
@@ -159,15 +156,3 @@ def add_links(schema: dict[str, Any]) -> dict[str, Any]:
                 **{k: v for k, v in link.items() if k != "target"},
             }
     return schema
-
-
-def with_links(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """``app.openapi`` with the links added once, when the schema is first built."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = add_links(build())
-        return app.openapi_schema
-
-    return openapi

@@ -27,7 +27,11 @@ err = Console(stderr=True)
 
 
 def _prepare(*paths: Path | None) -> None:
-    """Create the folders of output files up front, so a long run cannot fail at the end."""
+    """Create the folders of output files up front, so a long run cannot fail at the end; a
+    path that is a folder is a clear error (a file name is wanted)."""
+    for path in paths:
+        if path is not None and path.is_dir():
+            raise ValueError(f"{path} is a folder: give a file name, e.g. {path / 'report.html'}")
     for path in paths:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,12 @@ class ArmInfo:
     cost: float
     when: dict[str, Any] | None = None  # the condition (bandit.sequence)
 
+    @property
+    def current(self) -> bool:
+        """Whether the template's latest version has a rendition on the arm's channel (a
+        version that drops every rendition on a channel leaves the arm behind)."""
+        return bool(self.locales)
+
 
 def campaign_arms(session: Session, *, campaign_id: int) -> list[ArmInfo]:
     """Every arm of the campaign in a stable order (arm id), with its latest version's data."""

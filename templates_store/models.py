@@ -51,6 +51,20 @@ class Campaign(SQLModel, table=True):
     # bumped by every change to the campaign's templates (new, new version, status): the
     # key under which a process may keep the campaign's arms without re-reading them
     revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # bumped by every change to its settings (PATCH): the decisions made under each record it
+    settings_revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class CampaignSettings(SQLModel, table=True):
+    """A campaign's settings at one of its settings revisions: what its decisions used."""
+
+    __tablename__ = "campaign_settings"
+    __table_args__ = (UniqueConstraint("campaign_id", "revision"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    revision: int
+    settings: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False)
 
 
 class Template(SQLModel, table=True):

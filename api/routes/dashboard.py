@@ -55,16 +55,27 @@ def plotly_script() -> Response:
     )
 
 
+PAGE = (
+    "the dashboard page (with a key); or, to a browser (Accept: text/html) without an "
+    "Authorization header, the key prompt: one fixed page, the same for every campaign name, "
+    "so it tells nothing about which campaigns exist"
+)
+
+
 @router.get(
     "/v1/campaigns/{campaign}/dashboard",
+    operation_id="get_dashboard",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "the dashboard page"}},
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": PAGE}
+    },
 )
 def campaign_dashboard(
     campaign: CampaignKey, request: Request, session: SessionDep, ctx: ContextDep
 ) -> HTMLResponse:
     """The campaign's dashboard (analyst, manager). Without a key, a browser gets a page that
-    asks for one (or reads it from the URL fragment #key=…) and then loads the dashboard."""
+    asks for one (or reads it from the URL fragment #key=…) and then loads the dashboard; that
+    page is the same for any campaign name. Errors (401, 403, 404) are JSON."""
     if "authorization" not in request.headers and "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(SHELL)
     admit(request, session, "analyst", "manager")

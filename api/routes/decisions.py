@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.schemas import (
     NO_NUL,
     ArmsOut,
+    AuditOut,
     DecideBatchIn,
     DecideBatchOut,
     DecideIn,
@@ -22,11 +23,12 @@ from api.schemas import (
     EventIn,
     EventOut,
 )
-from api.service import analysis, decisions, events, idempotency
+from api.schemas.decisions import BatchItemError
+from api.service import analysis, batch_items, decisions, events, idempotency
 from api.service.access import Caller
 from api.text_route import TextRoute
 
-router = APIRouter(tags=["decisions"], route_class=TextRoute)
+router = APIRouter(route_class=TextRoute)
 CampaignKey = Annotated[str, Path(max_length=100, pattern=NO_NUL, description="the campaign's key")]
 Sender = Depends(require("sender"))
 SenderCaller = Annotated[Caller, Sender]
@@ -69,7 +71,7 @@ def _one_answer(answers: list[DecideOut]) -> str:
     return answers[0].model_dump_json()
 
 
-def _batch_answer(answers: list[DecideOut]) -> str:
+def _batch_answer(answers: list[DecideOut | BatchItemError]) -> str:
     return DecideBatchOut(results=answers).model_dump_json()
 
 
@@ -82,6 +84,8 @@ def _answer(answer: idempotency.Answer) -> Response:
     dependencies=[Sender],
     response_model=DecideOut,
     responses={200: {"headers": REPLAYED}},
+    tags=["decisions"],
+    operation_id="decide",
 )
 def decide(
     campaign: CampaignKey,
@@ -114,6 +118,9 @@ def decide(
     dependencies=[Sender],
     response_model=DecideBatchOut,
     responses={200: {"headers": REPLAYED}},
+    openapi_extra={"x-item-errors": "items"},  # api.text_route: per item
+    tags=["decisions"],
+    operation_id="decide_batch",
 )
 def decide_batch(
     campaign: CampaignKey,
@@ -122,37 +129,47 @@ def decide_batch(
     ctx: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """The same for up to 10,000 debtors in one vectorised pass; results in order (sender)."""
+    """The same for up to 10,000 debtors in one vectorised pass; results in order (sender).
+    An item with a fault of its own (not valid, an unknown time zone, a time out of range,
+    attributes that make no segment, a debtor already in the batch) is answered with its
+    error in its place; the others are decided."""
     check_batch_size(len(body.items), ctx.settings.max_batch, "items")
+    screened = batch_items.screen(session, ctx, campaign, body.items)
+
+    def render(answers: list[DecideOut]) -> str:
+        return _batch_answer(screened.merge(answers))
+
+    if not screened.items:  # nothing to decide: every item has its error
+        return _json(render([]))
     if idempotency_key is None:
         return _json(
-            decisions.decide(session, ctx, campaign, body.items, batch=True, render=_batch_answer)
+            decisions.decide(session, ctx, campaign, screened.items, batch=True, render=render)
         )
     return _answer(
         idempotency.decide_once(
             session,
             ctx,
             campaign,
-            body.items,
+            screened.items,
             batch=True,
             key=idempotency_key,
             request_hash=idempotency.fingerprint(body),
-            render=_batch_answer,
+            render=render,
         )
     )
 
 
-@router.get("/v1/decisions/{decision_id}")
+@router.get("/v1/decisions/{decision_id}", tags=["decisions"], operation_id="get_audit")
 def read_decision(
     decision_id: Annotated[str, Path(max_length=64, pattern=NO_NUL)],
     session: SessionDep,
     caller: Annotated[Caller, Depends(require("analyst", "sender"))],
-) -> dict[str, Any]:
+) -> AuditOut:
     """The audit record of one decision (analyst, sender)."""
-    return analysis.audit(session, decision_id, caller)
+    return AuditOut.model_validate(analysis.audit(session, decision_id, caller))
 
 
-@router.post("/v1/events", status_code=202)
+@router.post("/v1/events", status_code=202, tags=["events"], operation_id="record_event")
 def report_event(
     body: EventIn, session: SessionDep, ctx: ContextDep, caller: SenderCaller
 ) -> EventOut:
@@ -161,7 +178,7 @@ def report_event(
     return events.record_one(session, ctx.catalog, body, caller)
 
 
-@router.post("/v1/events/batch", status_code=202)
+@router.post("/v1/events/batch", status_code=202, tags=["events"], operation_id="record_events")
 def report_events(
     body: EventBatchIn, session: SessionDep, ctx: ContextDep, caller: SenderCaller
 ) -> EventBatchOut:
@@ -170,7 +187,12 @@ def report_events(
     return EventBatchOut(results=events.record_batch(session, ctx.catalog, body.events, caller))
 
 
-@router.get("/v1/campaigns/{campaign}/arms", dependencies=[Analyst])
+@router.get(
+    "/v1/campaigns/{campaign}/arms",
+    dependencies=[Analyst],
+    tags=["analysis"],
+    operation_id="get_arms",
+)
 def arm_statistics(
     campaign: CampaignKey,
     session: SessionDep,
@@ -184,8 +206,15 @@ def arm_statistics(
 @router.get(
     "/v1/campaigns/{campaign}/decisions/export",
     dependencies=[Analyst],
+    tags=["analysis"],
+    operation_id="export_decisions",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "the decision log as CSV"}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "the decision log as CSV",
+        }
+    },
 )
 def export_decisions(
     campaign: CampaignKey, session: SessionDep, ctx: ContextDep

@@ -18,21 +18,21 @@ AdminDep = Annotated[Caller, Depends(require())]
 Prefix = Annotated[str, Path(max_length=16, pattern=r"^[!-~]+$", description="the key's prefix")]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, operation_id="create_key")
 def create_key(body: KeyCreate, session: SessionDep, caller: AdminDep) -> KeyCreated:
     """A new key, shown once; with ``campaigns`` it sees only those campaigns (admin; a
     scoped admin only within its own campaigns)."""
     return keys.create(session, caller, body, datetime.now(UTC))
 
 
-@router.get("")
+@router.get("", operation_id="list_keys")
 def list_keys(session: SessionDep, caller: AdminDep) -> list[KeyPublic]:
     """The live keys: prefix, role, scope, created, last used; never a key or its hash
     (admin; a scoped admin sees the keys within its campaigns)."""
     return keys.list_all(session, caller)
 
 
-@router.delete("/{prefix}")
+@router.delete("/{prefix}", operation_id="revoke_key")
 def revoke_key(
     prefix: Prefix, session: SessionDep, ctx: ContextDep, caller: AdminDep
 ) -> KeyRevoked:

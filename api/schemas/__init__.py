@@ -4,9 +4,11 @@ are the contract. ``common`` (strict models, keys, locales, channels), ``campaig
 
 from __future__ import annotations
 
-from api.schemas.arms import ArmOut, ArmsOut, SlotOut
+from api.schemas.arms import ArmOut, ArmsOut, SlotOut, TemplateStatus
+from api.schemas.audit import AuditOut
 from api.schemas.campaigns import (
     CampaignCreate,
+    CampaignPatch,
     CampaignPublic,
     CapIn,
     ControlIn,
@@ -17,6 +19,7 @@ from api.schemas.campaigns import (
 from api.schemas.common import (
     CHANNELS,
     NO_NUL,
+    SENT,
     TIME,
     Attribute,
     Channel,
@@ -26,6 +29,7 @@ from api.schemas.common import (
     assume_utc,
 )
 from api.schemas.decisions import (
+    REASON_CODES,
     DecideBatchIn,
     DecideBatchOut,
     DecideIn,
@@ -33,6 +37,7 @@ from api.schemas.decisions import (
     Message,
     Reason,
 )
+from api.schemas.errors import ERROR_CODES, ErrorDetail, ErrorItem, ErrorOut, ItemError
 from api.schemas.events import (
     EventBatchIn,
     EventBatchOut,
@@ -44,23 +49,31 @@ from api.schemas.events import (
 from api.schemas.keys import KeyCreate, KeyCreated, KeyPublic, KeyRevoked
 from api.schemas.templates import (
     TEMPLATE_EXAMPLE,
+    Preview,
     PreviewIn,
     PreviewOut,
     RenditionIn,
+    RenditionVariables,
     TemplateCreate,
     TemplatePublic,
     TemplateUpdate,
+    VariablesOut,
 )
 
 __all__ = [
     "CHANNELS",
+    "ERROR_CODES",
     "NO_NUL",
+    "REASON_CODES",
+    "SENT",
     "TEMPLATE_EXAMPLE",
     "TIME",
     "ArmOut",
     "ArmsOut",
     "Attribute",
+    "AuditOut",
     "CampaignCreate",
+    "CampaignPatch",
     "CampaignPublic",
     "CapIn",
     "Channel",
@@ -69,6 +82,9 @@ __all__ = [
     "DecideBatchOut",
     "DecideIn",
     "DecideOut",
+    "ErrorDetail",
+    "ErrorItem",
+    "ErrorOut",
     "EventBatchIn",
     "EventBatchOut",
     "EventIn",
@@ -76,6 +92,7 @@ __all__ = [
     "EventResult",
     "EventType",
     "GuardrailIn",
+    "ItemError",
     "Key",
     "KeyCreate",
     "KeyCreated",
@@ -83,16 +100,20 @@ __all__ = [
     "KeyRevoked",
     "Locale",
     "Message",
+    "Preview",
     "PreviewIn",
     "PreviewOut",
     "QuietHours",
     "Reason",
     "RenditionIn",
+    "RenditionVariables",
     "SlotOut",
     "Strict",
     "TemplateCreate",
     "TemplatePublic",
+    "TemplateStatus",
     "TemplateUpdate",
+    "VariablesOut",
     "Windows",
     "assume_utc",
 ]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas.common import SENT, Channel
+
+TemplateStatus = Literal["active", "paused", "retired"]
+# an arm's: its template's, or paused_guardrail (an active template's arm a guardrail stopped)
+ArmStatus = Literal["active", "paused", "retired", "paused_guardrail"]
+
 
 class ArmOut(BaseModel):
+    model_config = SENT
     arm: str
     template: str
-    channel: str
-    status: str
+    channel: Channel
+    status: ArmStatus
     sends: int
     opens: int
     clicks: int
@@ -37,7 +44,8 @@ class SlotOut(BaseModel):
     """A send slot of a channel: its sends and pays, the posterior of the objective (mean,
     95% interval) and the probability that it is the channel's best slot."""
 
-    channel: str
+    model_config = SENT
+    channel: Channel
     slot: str
     sends: int
     pays: int
@@ -48,7 +56,10 @@ class SlotOut(BaseModel):
 
 
 class ArmsOut(BaseModel):
+    model_config = SENT
     segment: str | None
-    objective: str
+    objective: Literal["pay", "net_recovery", "weighted"] = Field(
+        description="the campaign's objective; weighted: a weighted sum of outcomes"
+    )
     arms: list[ArmOut]
     slots: list[SlotOut] = Field(default_factory=list, description="per channel (send slots)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -184,6 +184,70 @@ class CampaignCreate(Strict):
 class CampaignPublic(CampaignCreate):
     model_config = ConfigDict(extra="ignore")
     name: str | None = None
+    revision: int = Field(
+        1, description="the settings revision: 1 when created, one more for every PATCH"
+    )
     created_at: datetime
     templates: int = 0
     arms: int = 0
+
+
+# Settings that change the meaning of the statistics already stored: never patched.
+NOT_PATCHABLE = ("key", "segment_by", "buckets", "objective", "currency", "windows_days")
+
+
+class NotPatchable(Exception):
+    """A PATCH body names a setting that may not change (a 422 field_not_patchable)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"{field} may not change: it changes the meaning of the statistics already "
+            "stored; create a new campaign instead"
+        )
+        self.field = field
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    """No defaults in the documented schema: a setting the body leaves out keeps its value
+    (a generated client must not send a default for it)."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+    schema["examples"] = [{"first_contact_template": None, "quiet_hours": {"start": "20:00"}}]
+
+
+class CampaignPatch(Strict):
+    """The settings to change, each replaced whole (a list or an object too); the others keep
+    their values. ``key``, ``segment_by``, ``buckets``, ``objective``, ``currency`` and
+    ``windows_days`` may not change (422 ``field_not_patchable`` naming the field)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
+    name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    half_life_days: float | None = Field(default=None, ge=1, le=3650, allow_inf_nan=False)
+    exploration_floor: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    burn_in: int | None = Field(default=None, ge=0, le=100_000)
+    quiet_hours: QuietHours | None = None
+    caps: list[CapIn] | None = Field(default=None, max_length=50)
+    control: ControlIn | None = None
+    first_contact_template: Key | None = None
+    fallback_locale: Locale | None = None
+    sms_max_segments: int | None = Field(default=None, ge=1, le=10)
+    policy: Literal["thompson", "uniform", "epsilon-greedy", "ucb1", "champion"] | None = None
+    min_days_between: float | None = Field(default=None, gt=0, le=365, allow_inf_nan=False)
+    max_touches: int | None = Field(default=None, ge=1, le=1000)
+    guardrails: list[GuardrailIn] | None = Field(default=None, max_length=2)
+    send_slots: list[Annotated[str, Field(max_length=11)]] | None = Field(
+        default=None, max_length=MAX_SLOTS
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _patchable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for field in NOT_PATCHABLE:
+                if field in data:
+                    raise NotPatchable(field)
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        """The settings the body gives, as stored (JSON values)."""
+        return self.model_dump(mode="json", include=self.model_fields_set)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +13,10 @@ from bandit.channels import CHANNELS, Channel
 
 __all__ = [
     "CHANNELS",
+    "NOT_TEXT",
     "NO_NUL",
+    "SENT",
+    "TEXT_CHECKED",
     "TIME",
     "Attribute",
     "Channel",
@@ -20,6 +24,7 @@ __all__ = [
     "Locale",
     "Strict",
     "assume_utc",
+    "not_text",
 ]
 
 Key = Annotated[
@@ -37,8 +42,17 @@ TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 NO_NUL = r"^[^\x00]*$"
 
 
+# A response model's config: the fields it always sends are required in its documented
+# (serialization) schema, so generated clients need not check for their absence; request
+# models keep their defaults optional.
+SENT = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields are refused. Nested in a response (a campaign's
+    settings, a template's renditions), every field it sends is documented as required."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 Attribute = Annotated[str, Field(pattern=NO_NUL)] | int | float | bool | None
@@ -48,3 +62,32 @@ def assume_utc(moment: datetime) -> datetime:
     """A time from a request body, where one without a zone means UTC. The one place a naive
     time is made aware: stored times come back aware (templates_store.models.UtcDateTime)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# True while a request body that api.text_route scanned and found free of surrogate escapes
+# is validated: its strings need no second look (not_text)
+TEXT_CHECKED: ContextVar[bool] = ContextVar("text_checked", default=False)
+NOT_TEXT = (
+    "holds a lone UTF-16 surrogate escape (such as \\udc00), which is not text; send valid Unicode"
+)
+
+
+def not_text(value: Any, where: str = "body") -> str | None:
+    """The place of the first string (or object key) in ``value`` that is not valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = not_text(key, where) or not_text(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = not_text(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None

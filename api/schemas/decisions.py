@@ -5,16 +5,52 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 
-from api.schemas.common import NO_NUL, Attribute, Channel, Locale, Strict
+from api.schemas.common import (
+    NO_NUL,
+    NOT_TEXT,
+    SENT,
+    TEXT_CHECKED,
+    Attribute,
+    Channel,
+    Locale,
+    Strict,
+    not_text,
+)
+from api.schemas.errors import ItemError
+from bandit.rules import CODES
+from bandit.variables import CODE as MISSING_VARIABLES
+
+# every reason code an answer or an audit record gives: the eligibility rules, then the
+# sequence rules (bandit.sequence), then the message checks (api.service.messages, decisions)
+REASON_CODES: tuple[str, ...] = (
+    *CODES,
+    MISSING_VARIABLES,
+    "condition",
+    "too_soon",
+    "max_touches",
+    "no_templates",
+    "render_error",
+    "missing_opt_out",
+    "sms_too_long",
+)
 
 Address = Annotated[str, Field(min_length=1, max_length=320, pattern=NO_NUL)]
 
 
 class Message(BaseModel):
+    model_config = SENT
     subject: str | None = None
     body: str
     title: str | None = None
@@ -114,18 +150,20 @@ def _finite_and_short(field: str, values: Mapping[str, object], longest: int) ->
 
 
 class Reason(BaseModel):
-    code: str
-    channel: str | None = None
+    model_config = SENT
+    code: str = Field(json_schema_extra={"enum": list(REASON_CODES)})
+    channel: Channel | None = None
     arm: str | None = None
     detail: str
 
 
 class DecideOut(BaseModel):
+    model_config = SENT
     decision_id: str | None = None
     send: bool
     template: str | None = None
     version: int | None = None
-    channel: str | None = None
+    channel: Channel | None = None
     address: str | None = Field(
         default=None, description="the first eligible address given for the channel"
     )
@@ -155,13 +193,94 @@ class DecideOut(BaseModel):
     )
 
 
+class BadItem(BaseModel):
+    """An item of a batch that is not a valid ``DecideIn`` (its schema or its text): kept in
+    its place with the error it is answered with (never in the documented schema)."""
+
+    error: ItemError
+
+
+def _item_error(index: int, exc: ValidationError) -> ItemError:
+    problems = [
+        {
+            "field": f"items[{index}]"
+            + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]),
+            "problem": e["msg"],
+        }
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return ItemError(
+        code="invalid_request",
+        message=f"{first['field']}: {first['problem']}{more}",
+        details=problems,
+        status=422,
+    )
+
+
+def check_item(index: int, raw: Any) -> DecideIn | BadItem:
+    """Item ``index`` of a batch as a ``DecideIn``, or the error confined to it."""
+    where = None if TEXT_CHECKED.get() else not_text(raw, f"items[{index}]")
+    if where is not None:
+        problem = {"field": where, "problem": NOT_TEXT}
+        message = f"{where}: {NOT_TEXT}"
+        return BadItem(
+            error=ItemError(code="invalid_request", message=message, details=[problem], status=422)
+        )
+    try:
+        return DecideIn.model_validate(raw)
+    except ValidationError as exc:
+        return BadItem(error=_item_error(index, exc))
+
+
+ITEMS_SCHEMA = {
+    "type": "array",
+    "items": {"$ref": "#/components/schemas/DecideIn"},
+    "minItems": 1,
+    "description": "each item is decided on its own: one that is not valid, or whose time "
+    "zone, time, segment or debtor (twice in the batch) is faulty, is answered with its "
+    "error in its place (BatchItemError) while the others are decided",
+}
+
+
 class DecideBatchIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"items": DecideIn.model_json_schema()["examples"]}]},
     )
-    items: list[DecideIn] = Field(min_length=1)
+    # each a DecideIn or a BadItem (made by _each; typed Any so that BadItem stays out of the
+    # documented schema, which says what a client sends)
+    items: Annotated[list[Any], WithJsonSchema(ITEMS_SCHEMA)] = Field(min_length=1)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _each(cls, value: Any) -> Any:
+        """Each item validated on its own (the envelope's own faults are the request's)."""
+        if not isinstance(value, list):
+            return value
+        if TEXT_CHECKED.get():  # the usual batch: every item valid, validated as one list
+            try:
+                return _ITEMS.validate_python(value)
+            except ValidationError:
+                pass
+        return [check_item(i, raw) for i, raw in enumerate(value)]
+
+
+_ITEMS = TypeAdapter(list[DecideIn])
+
+
+class BatchItemError(BaseModel):
+    """An item answered with its own error: the error a decide of that item alone would
+    have had, and its HTTP status."""
+
+    model_config = SENT
+    index: int = Field(description="the item's position in the batch (from 0)")
+    error: ItemError
 
 
 class DecideBatchOut(BaseModel):
-    results: list[DecideOut]
+    model_config = SENT
+    results: list[DecideOut | BatchItemError] = Field(
+        description="one per item, in order: its answer, or its error"
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.currencies import CurrencyCode
-from api.schemas.common import NO_NUL, Channel, Key, Strict
+from api.schemas.common import NO_NUL, SENT, Channel, Key, Strict
+from api.schemas.errors import ItemError
 
 EventType = Literal["open", "click", "pay", "opt_out", "complaint", "conversation"]
 
@@ -71,6 +72,7 @@ class EventIn(Strict):
 
 
 class EventOut(BaseModel):
+    model_config = SENT
     event_id: str
     status: Literal["accepted", "duplicate", "late"]
     decision_id: str | None = Field(
@@ -88,12 +90,17 @@ class EventBatchIn(Strict):
 
 
 class EventResult(BaseModel):
+    """An event's own answer: as ``EventOut``, or ``status: error`` with the ``error`` that
+    event alone would have been answered with."""
+
+    model_config = SENT
     event_id: str
     status: Literal["accepted", "duplicate", "late", "error"]
     decision_id: str | None = None
     flags: list[str] = Field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: ItemError | None = None
 
 
 class EventBatchOut(BaseModel):
+    model_config = SENT
     results: list[EventResult]

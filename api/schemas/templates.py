@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.common import NO_NUL, Channel, Key, Locale, Strict
+from api.schemas.arms import TemplateStatus
+from api.schemas.common import NO_NUL, SENT, Channel, Key, Locale, Strict
 from bandit.sequence import condition_problems
 
+Purpose = Literal["collection", "marketing"]
 TEMPLATE_EXAMPLE: dict[str, Any] = {
     "purpose": "collection",
     "cost": {"sms": 0.01},
@@ -40,7 +42,7 @@ class TemplateUpdate(Strict):
     """A new version of a template: its renditions (one per channel and locale)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TEMPLATE_EXAMPLE]})
-    purpose: Literal["collection", "marketing"] = "collection"
+    purpose: Purpose = "collection"
     cost: dict[Channel, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]] = Field(
         default_factory=dict
     )
@@ -77,12 +79,13 @@ class TemplateCreate(TemplateUpdate):
 
 
 class TemplatePublic(BaseModel):
+    model_config = SENT
     key: str
-    purpose: str
-    status: str
+    purpose: Purpose
+    status: TemplateStatus
     version: int
     variables: list[str]
-    cost: dict[str, float]
+    cost: dict[Channel, float]
     renditions: list[RenditionIn]
     arms: list[str]
     when: dict[str, Any] | None = None
@@ -107,7 +110,40 @@ class PreviewIn(Strict):
     version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
+class Preview(BaseModel):
+    """One rendition rendered with the sample variables."""
+
+    model_config = SENT
+    channel: Channel
+    locale: str
+    subject: str | None = None
+    body: str
+    title: str | None = None
+
+
 class PreviewOut(BaseModel):
+    model_config = SENT
     template: str
     version: int
-    previews: list[dict[str, Any]]
+    previews: list[Preview]
+
+
+class RenditionVariables(BaseModel):
+    """What one active rendition needs from the caller."""
+
+    model_config = SENT
+    arm: str
+    template: str
+    version: int
+    channel: Channel
+    locale: str
+    variables: list[str] = Field(description="the names a decide's variables must give")
+
+
+class VariablesOut(BaseModel):
+    """The variables each active rendition needs (the latest versions of the active
+    templates), and all of them together: what a sender passes in ``variables``."""
+
+    model_config = SENT
+    variables: list[str] = Field(description="every name any active rendition needs")
+    renditions: list[RenditionVariables]

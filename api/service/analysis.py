@@ -28,7 +28,7 @@ from bandit.log_cells import neutralise
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
-from templates_store import catalog, log, statistics, stored_events
+from templates_store import campaign_settings, catalog, log, statistics, stored_events
 from templates_store import guardrails as guardrails_store
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision
@@ -75,7 +75,8 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     """Per arm of a segment (or the campaign-wide pool): counts, posterior, P(best), allocation."""
     campaign = campaigns.load(session, campaign_key)
     cfg = campaigns.config(campaign)
-    infos = catalog.campaign_arms(session, campaign_id=cfg.id)
+    # the arms of the templates' latest versions (an arm a new version dropped is history)
+    infos = [a for a in catalog.campaign_arms(session, campaign_id=cfg.id) if a.current]
     now = datetime.now(UTC)
     known = catalog.all_segments(session, campaign_id=cfg.id)
     if segment is not None and segment not in known:
@@ -185,6 +186,8 @@ def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[
         **_slot_fields(decision),
         "control": decision.control,
         "decided_at": decision.decided_at,
+        "settings_revision": decision.audit.get("settings_revision"),
+        "settings": _settings(session, cfg.id, decision.audit.get("settings_revision")),
         "inputs": decision.audit,
         "arms": _audited_arms(decision, infos, reasons),
         "posterior": snapshot.data if snapshot else None,
@@ -196,6 +199,13 @@ def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[
         },
         "events": _events(session, decision),
     }
+
+
+def _settings(session: Session, campaign_id: int, revision: int | None) -> Any:
+    """The campaign settings a decision used (None for one made before they were recorded)."""
+    if revision is None:
+        return None
+    return campaign_settings.settings_at(session, campaign_id=campaign_id, revision=revision)
 
 
 def _debtor_then(

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.errors import ApiError, not_found
 from api.schemas import CampaignCreate, CampaignPublic
+from api.schemas.campaigns import CampaignPatch
 from api.service.access import SERVICE, Caller
 from bandit.eligibility import Cap, ContactRules
 from bandit.guardrails import Guardrail
@@ -17,7 +19,7 @@ from bandit.objectives import Objective
 from bandit.sequence import Cadence
 from bandit.slots import Slot, parse_slots
 from bandit.vocabulary import BadLocale, UnknownJurisdiction, canonical_locale, known_jurisdiction
-from templates_store import catalog, keys
+from templates_store import campaign_settings, catalog, keys
 from templates_store.models import Campaign
 
 
@@ -36,6 +38,36 @@ def create(
     if caller.scoped:
         assert campaign.id is not None
         keys.add_to_scope(session, key_id=caller.key_id, campaign_id=campaign.id)
+    campaign_settings.record_first(session, campaign=campaign)
+    session.commit()
+    return public(session, campaign)
+
+
+def patch(session: Session, key: str, body: CampaignPatch, now: datetime) -> CampaignPublic:
+    """The campaign's next settings revision: its settings with the body's replaced,
+    validated as a whole as when created (a 422 naming the first problem)."""
+    campaign = campaign_settings.lock(session, key=key)
+    if campaign is None:
+        raise not_found("campaign", key)
+    merged = {**campaign.settings, **body.changes()}
+    try:
+        settings = _standard_names(CampaignCreate.model_validate(merged).model_dump(mode="json"))
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        first = problems[0]
+        message = (
+            f"{first['field']}: {first['problem']}"
+            if first["field"] != "body"
+            else first["problem"]
+        )
+        raise ApiError(422, "invalid_request", message, problems) from exc
+    settings["name"] = settings["name"] or key
+    campaign_settings.change(
+        session, campaign=campaign, name=settings["name"], settings=settings, now=now
+    )
     session.commit()
     return public(session, campaign)
 
@@ -74,9 +106,10 @@ def public(session: Session, campaign: Campaign) -> CampaignPublic:
     return CampaignPublic.model_validate(
         {
             **campaign.settings,
+            "revision": campaign.settings_revision,
             "created_at": campaign.created_at,
             "templates": catalog.count_templates(session, campaign_id=campaign.id),
-            "arms": len(arms),
+            "arms": sum(a.current for a in arms),
         }
     )
 
@@ -93,6 +126,7 @@ class CampaignConfig:
     rules: ContactRules
     windows: dict[str, int]
     slots: tuple[Slot, ...] = ()  # the send slots, in the order the campaign lists them
+    revision: int = 1  # the settings revision (decisions record it)
 
     @property
     def longest_window(self) -> int:
@@ -148,4 +182,5 @@ def config(campaign: Campaign) -> CampaignConfig:
         rules=rules,
         windows=settings.windows_days.model_dump(),
         slots=parse_slots(settings.send_slots or (), rules),
+        revision=campaign.settings_revision,
     )

@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlmodel import Session
 
 from api.errors import ApiError
-from api.schemas import DecideIn, DecideOut, Message, Reason
+from api.schemas import Channel, DecideIn, DecideOut, Message, Reason
 from api.service import allocations, evidence, messages, sequences, slots, variables
 from api.service.context import ServiceContext
 from api.service.preparation import Prepared, arm_catalog, prepare
@@ -249,7 +249,7 @@ def _decision(
         control=bool(out.control[n]),
         cost=messages.cost(arm, message),
         eligible=p.eligible_keys(i),
-        audit=_audit(item, p.debtors[i], p.histories[i], p.arms),
+        audit=_audit(item, p.debtors[i], p.histories[i], p.arms, p.cfg.revision),
         snapshot_id=snapshot_id,
         decided_at=at,
         day=day_of(at),
@@ -287,7 +287,7 @@ def _sent(
         send=True,
         template=arm.template,
         version=arm.version,
-        channel=arm.channel,
+        channel=cast(Channel, arm.channel),  # a registered rendition's channel
         address=addresses[0] if addresses else None,
         locale=decision.locale,
         arm=arm.key,
@@ -315,7 +315,7 @@ def _renditions(
 
 
 def _audit(
-    item: DecideIn, debtor: Debtor, history: History, arms: Sequence[ArmInfo]
+    item: DecideIn, debtor: Debtor, history: History, arms: Sequence[ArmInfo], revision: int
 ) -> dict[str, Any]:
     """The debtor inputs the eligibility rules saw, so the audit can recompute every reason."""
     return {
@@ -339,4 +339,5 @@ def _audit(
         "conversations": [[c.at.isoformat(), c.debt_id] for c in debtor.conversations],
         "workplace_email": item.workplace_email,
         "workplace_email_blocked": debtor.workplace_email,
+        "settings_revision": revision,  # the campaign settings it used (campaign_settings)
     }

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from api.currencies import is_currency
 from api.errors import ApiError
-from api.schemas import EventIn, EventOut, EventResult, assume_utc
+from api.schemas import EventIn, EventOut, EventResult, ItemError, assume_utc
 from api.service import guardrails
 from api.service.access import SERVICE, Caller
 from api.service.campaigns import CampaignConfig
@@ -213,7 +213,9 @@ def record_batch(
             results[i] = EventResult(
                 event_id=event.event_id,
                 status="error",
-                error={"code": exc.code, "message": exc.message, "status": exc.status},
+                error=ItemError(
+                    code=exc.code, message=exc.message, details=exc.details, status=exc.status
+                ),
             )
             continue
         results[i] = EventResult(

@@ -12,9 +12,10 @@ import numpy as np
 from sqlmodel import Session
 
 from api.errors import ApiError
-from api.schemas import DecideIn, assume_utc
+from api.schemas import DecideIn
 from api.service.campaigns import CampaignConfig
 from api.service.context import ServiceContext
+from api.service.item_checks import item_fault, item_time, where_of
 from api.service.segments import SegmentError, segment_key
 from api.service.slots import SlotPlan, plan
 from bandit.addresses import AFTER_CONVERSATION, Conversation, address_list, workplace_consent
@@ -25,8 +26,6 @@ from bandit.eligibility import (
     Contact,
     ContactRules,
     Debtor,
-    UnknownTimezone,
-    load_zone,
     masks_of,
     row_failures,
     rule_failures,
@@ -43,32 +42,7 @@ from templates_store import history, locks, log
 from templates_store.catalog import GUARDRAIL_PAUSED, ArmInfo
 from templates_store.templating import Rendition, needed_variables
 
-EARLIEST_BACKFILL = timedelta(days=5 * 365)
-LATEST_FUTURE = timedelta(days=1)
 LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)
-
-
-def check_time(item: DecideIn, now: datetime, index: int | None) -> None:
-    """A back-filled or future ``at`` must be within 5 years before and 1 day after now."""
-    if item.at is None:
-        return
-    at = assume_utc(item.at)
-    if at < now - EARLIEST_BACKFILL or at > now + LATEST_FUTURE:
-        raise ApiError(
-            422,
-            "bad_time",
-            f"{_where(index)}at must be within 5 years before and 1 day after now",
-            {"index": index},
-        )
-
-
-def item_time(item: DecideIn, now: datetime) -> datetime:
-    """The decision's time: the item's ``at``, else ``now`` (read after the debtor locks)."""
-    return assume_utc(item.at).astimezone(UTC) if item.at is not None else now
-
-
-def _where(index: int | None) -> str:
-    return "" if index is None else f"items[{index}]."
 
 
 def arm_catalog(arms: Sequence[ArmInfo]) -> ArmCatalog:
@@ -288,23 +262,9 @@ def _validate(
     """422 for a debtor twice in a batch, an unknown time zone or a time out of range."""
     seen: set[str] = set()
     for i, item in enumerate(items):
-        if item.debtor_id in seen:
-            raise ApiError(
-                422,
-                "duplicate_debtor",
-                f"items[{i}].debtor_id {item.debtor_id!r} appears twice in one batch",
-                {"index": i},
-            )
-        seen.add(item.debtor_id)
-        try:
-            load_zone(item.timezone)
-        except UnknownTimezone as exc:
-            where = _where(i if batch else None)
-            raise ApiError(
-                422, "unknown_timezone", f"{where}timezone: {exc}", {"index": i}
-            ) from exc
-    for i, item in enumerate(items):
-        check_time(item, checked, i if batch else None)
+        fault = item_fault(item, i, seen, checked, batch)
+        if fault is not None:
+            raise fault
 
 
 def _segments(
@@ -317,7 +277,7 @@ def _segments(
         try:
             segments.append(segment_key(cfg.settings, item.attributes, item.segment, attrs))
         except SegmentError as exc:
-            where = _where(i if batch else None)
+            where = where_of(i if batch else None)
             raise ApiError(422, "bad_segment", f"{where}{exc}", {"index": i}) from exc
     return segments
 

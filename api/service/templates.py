@@ -13,9 +13,11 @@ from api.schemas import (
     PreviewIn,
     PreviewOut,
     RenditionIn,
+    RenditionVariables,
     TemplateCreate,
     TemplatePublic,
     TemplateUpdate,
+    VariablesOut,
 )
 from api.service import campaigns
 from bandit.vocabulary import BadLocale, canonical_locale, resolve_locale
@@ -25,6 +27,7 @@ from templates_store.templating import (
     RenderError,
     Rendition,
     TemplateInvalid,
+    needed_variables,
     render,
     sample_variables,
     validate_template,
@@ -209,3 +212,27 @@ def preview(session: Session, campaign_key: str, template_key: str, body: Previe
             f"template {template_key!r} has no rendition for {body.channel or 'any channel'}/{body.locale or 'any locale'}",
         )
     return PreviewOut(template=template.key, version=shown.version, previews=previews)
+
+
+def variables(session: Session, campaign_key: str) -> VariablesOut:
+    """Per active rendition (the active templates' latest versions), the variables it needs."""
+    campaign = campaigns.load(session, campaign_key)
+    assert campaign.id is not None
+    rows = []
+    for arm in catalog.campaign_arms(session, campaign_id=campaign.id):
+        if arm.status != "active" or not arm.current:
+            continue
+        for r in catalog.renditions_of(session, template_version_id=arm.version_id):
+            if r.channel == arm.channel:
+                rows.append(
+                    RenditionVariables(
+                        arm=arm.key,
+                        template=arm.template,
+                        version=arm.version,
+                        channel=r.channel,
+                        locale=r.locale,
+                        variables=sorted(needed_variables(r)),
+                    )
+                )
+    every = sorted({name for row in rows for name in row.variables})
+    return VariablesOut(variables=every, renditions=rows)

@@ -42,7 +42,7 @@ def test_a_cap_per_debt_counts_the_calls_about_that_debt(api: Api) -> None:
     assert other["send"] is True
     audit = api.get(f"/v1/decisions/{other['decision_id']}", "analyst").json()
     assert audit["inputs"]["debt_id"] == "loan-2"
-    assert [c[3] for c in audit["inputs"]["contacts"]] == ["loan-1"]
+    assert [c["debt_id"] for c in audit["inputs"]["contacts"]] == ["loan-1"]
 
 
 def test_after_a_conversation_no_call_about_that_debt_for_7_days(api: Api) -> None:

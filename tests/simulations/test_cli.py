@@ -104,3 +104,14 @@ def test_replay_errors_are_one_readable_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "missing column(s) decided_at, propensity, paid" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_output_path_that_is_a_folder_is_a_clear_error(tmp_path: Path) -> None:
+    for command in (
+        ["simulate", "baseline", "--reps", "1", "--out", str(tmp_path)],
+        ["simulate", "baseline", "--reps", "1", "--json", str(tmp_path)],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "folder: give a file name" in " ".join(result.output.split())
+        assert "Traceback" not in result.output

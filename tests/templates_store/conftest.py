@@ -60,6 +60,7 @@ LATER_COLUMNS = (
     ("0010", "decision", "arm_propensity", "FLOAT"),
     ("0010", "decision", "slot_propensity", "FLOAT"),
     ("0010", "decision", "void", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    ("0011", "campaign", "settings_revision", "INTEGER NOT NULL DEFAULT 1"),
 )
 
 
