@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import Key, Strict
+from api.schemas.common import SENT, Key, Strict
 
 Role = Literal["admin", "manager", "sender", "analyst"]
 
@@ -34,8 +34,9 @@ class KeyCreate(Strict):
 class KeyPublic(BaseModel):
     """A key as listed: its public prefix, role and scope (``campaigns`` null: unscoped)."""
 
+    model_config = SENT
     prefix: str = Field(examples=["dbk_Xy3kP0aQ"])
-    role: str
+    role: Role
     campaigns: list[str] | None
     created_at: datetime
     last_used_at: datetime | None = Field(
@@ -46,9 +47,10 @@ class KeyPublic(BaseModel):
 class KeyCreated(BaseModel):
     """The new key, shown this once (only its SHA-256 hash is stored)."""
 
+    model_config = SENT
     key: str = Field(examples=["dbk_Xy3kP0aQ…"])
     prefix: str
-    role: str
+    role: Role
     campaigns: list[str] | None
     created_at: datetime
 

@@ -104,3 +104,19 @@ def test_every_setting_is_patchable_or_named_not_patchable() -> None:
     settings = set(CampaignCreate.model_fields)
     assert set(CampaignPatch.model_fields) | set(NOT_PATCHABLE) == settings
     assert not set(CampaignPatch.model_fields) & set(NOT_PATCHABLE)
+
+
+def test_guardrails_and_send_slots_are_patched_and_checked_as_when_created(
+    sqlite_api: Api,
+) -> None:
+    setup_campaign(sqlite_api, quiet_hours={"start": "21:00", "end": "08:00"})
+    slots = ["08:00-12:00", "12:00-21:00"]
+    guardrails = [{"outcome": "complaint", "max_rate": 0.02}]
+    r = patch(sqlite_api, {"send_slots": slots, "guardrails": guardrails})
+    assert r.status_code == 200, r.text
+    assert (r.json()["send_slots"], r.json()["guardrails"]) == (slots, guardrails)
+    out = sqlite_api.post("/v1/campaigns/loans/decisions", "sender", debtor("d-1")).json()
+    assert out["slot"] in slots
+    r = patch(sqlite_api, {"send_slots": ["20:00-23:00"]})  # in quiet hours
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+    assert sqlite_api.get("/v1/campaigns/loans", "analyst").json()["revision"] == 2
