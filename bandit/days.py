@@ -15,6 +15,11 @@ def day_of(moment: datetime) -> int:
     return int(moment.timestamp() // SECONDS_PER_DAY)
 
 
+def fractional_day(moment: datetime) -> float:
+    """Days since 1970-01-01 UTC of an aware datetime, with the time of day as the fraction."""
+    return moment.timestamp() / SECONDS_PER_DAY
+
+
 def day_start(day: int) -> datetime:
     """Midnight UTC that begins day number ``day`` (inverse of ``day_of``)."""
     return EPOCH + timedelta(days=day)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
+from bandit.days import fractional_day
 from bandit.log_cells import restore
 from bandit.stats import FloatArray, IntArray
 
@@ -117,7 +118,7 @@ def _days(text: str) -> float:
     stamp = datetime.fromisoformat(text.strip())
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    return stamp.timestamp() / 86_400.0
+    return fractional_day(stamp)
 
 
 def _number(text: str | None, column: str) -> float:

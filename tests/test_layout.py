@@ -28,9 +28,7 @@ MAY_IMPORT = {
 # Still computing a day number by hand, listing the channels or making a naive time aware:
 # modules being reworked elsewhere, to switch to bandit.days / bandit.channels /
 # api.schemas.assume_utc when they land. Remove an entry once its module is switched.
-PENDING = {
-    "simulations/decision_log.py": {"day"},
-}
+PENDING: dict[str, set[str]] = {}
 
 
 def modules(*packages: str) -> Iterator[Path]:
