@@ -203,14 +203,10 @@ class Event(SQLModel, table=True):
     )
 
 
-class ArmStat(SQLModel, table=True):
-    """Sufficient statistics of one (segment, arm); accumulators scaled to the campaign's
-    epoch day when the campaign has a half-life (bandit.stats.scaled_weight)."""
+class Accumulators(SQLModel):
+    """The sufficient statistics an ``ArmStat`` and a ``SlotStat`` row both hold: counts, and
+    ``_w`` sums weighted by the campaign's half-life (bandit.stats.scaled_weight)."""
 
-    __tablename__ = "arm_stat"
-    segment_id: int = Field(foreign_key="segment.id", primary_key=True)
-    arm_id: int = Field(foreign_key="arm.id", primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id", index=True)
     sends: int = 0
     sends_w: float = 0.0
     opens_w: float = 0.0
@@ -223,6 +219,16 @@ class ArmStat(SQLModel, table=True):
     pays: int = 0
     amount: float = 0.0
     cost: float = 0.0
+
+
+class ArmStat(Accumulators, table=True):
+    """Sufficient statistics of one (segment, arm); accumulators scaled to the campaign's
+    epoch day when the campaign has a half-life (bandit.stats.scaled_weight)."""
+
+    __tablename__ = "arm_stat"
+    segment_id: int = Field(foreign_key="segment.id", primary_key=True)
+    arm_id: int = Field(foreign_key="arm.id", primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
 
 
 class ArmDay(SQLModel, table=True):
@@ -236,7 +242,7 @@ class ArmDay(SQLModel, table=True):
     sends: int = 0
 
 
-class SlotStat(SQLModel, table=True):
+class SlotStat(Accumulators, table=True):
     """Sufficient statistics of one (segment, arm, send slot): ``day`` -1 holds the totals
     (accumulators scaled like ``ArmStat``'s), a day number >= 0 the decisions made that day
     (``sends`` only: the pending-by-age buckets). Slot posteriors pool an arm's channel."""
@@ -247,18 +253,6 @@ class SlotStat(SQLModel, table=True):
     slot: str = Field(max_length=11, primary_key=True)
     day: int = Field(primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
-    sends: int = 0
-    sends_w: float = 0.0
-    opens_w: float = 0.0
-    clicks_w: float = 0.0
-    pays_w: float = 0.0
-    amount_w: float = 0.0
-    amount_sq_w: float = 0.0
-    opens: int = 0
-    clicks: int = 0
-    pays: int = 0
-    amount: float = 0.0
-    cost: float = 0.0
 
 
 TOTAL_DAY = -1  # SlotStat.day of the totals row

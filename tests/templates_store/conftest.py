@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import templates_store.models  # noqa: F401
+from templates_store import catalog, log
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
+from templates_store.models import Decision
 from tests.conftest import scratch_postgres
+from tests.templates_store.test_log_properties import (
+    PlannedDecision,
+    make_decisions,
+    setup_campaign,
+    weight,
+)
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +88,56 @@ def later_columns(engine: Engine, after: str = "0006") -> Iterator[None]:
         with engine.begin() as conn:
             for table, column, _ in added:
                 conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        left = [
+            (table, column)
+            for table, column, _ in added
+            if column.strip('"') in {c["name"] for c in inspect(engine).get_columns(table)}
+        ]
+        assert left == [], f"the old layout still has {left}"
+
+
+@dataclass
+class OldLog:
+    """What ``old_log`` wrote, and the open session the test adds the old layout's rows with."""
+
+    session: Session
+    campaign_id: int
+    segment_ids: list[int]
+    arms: list[catalog.ArmInfo]
+    decisions: list[Decision]
+
+
+@contextmanager
+def old_log(database: str, revision: str, plan: Sequence[PlannedDecision]) -> Iterator[OldLog]:
+    """Migrate ``database`` to ``revision`` and record ``plan``'s decisions there with today's
+    log code (``later_columns``); the body adds what that layout kept in ``OldLog.session``,
+    which is committed after it."""
+    upgrade(database, revision=revision)
+    engine = make_engine(database)
+    try:
+        with later_columns(engine, after=revision):
+            campaign_id, segment_ids, arms = setup_campaign(engine)
+            decisions = make_decisions(campaign_id, segment_ids, arms, plan)
+            with Session(engine) as session:
+                log.record_decisions(
+                    session, decisions=decisions, weights=[weight(d.day) for d in decisions]
+                )
+                yield OldLog(session, campaign_id, segment_ids, arms, decisions)
+                session.commit()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def migrated(database: str) -> Iterator[Session]:
+    """A session on ``database`` upgraded to the head revision."""
+    upgrade(database)
+    engine = make_engine(database)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

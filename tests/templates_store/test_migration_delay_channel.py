@@ -17,7 +17,7 @@ from templates_store import events_log, log, prepared, statistics
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
 from templates_store.models import UtcDateTime
-from tests.templates_store.conftest import later_columns
+from tests.templates_store.conftest import old_log
 from tests.templates_store.test_log_properties import (
     DEBTORS,
     SEGMENTS,
@@ -25,10 +25,9 @@ from tests.templates_store.test_log_properties import (
     WINDOW_DAYS,
     PlannedDecision,
     PlannedEvent,
+    Sent,
     brute_force,
-    make_decisions,
     make_events,
-    setup_campaign,
     weight,
 )
 
@@ -115,39 +114,34 @@ def record_old_event(
         )
 
 
+def record_old_events(session: Session, sent: list[Sent], counts: events_log.Counts) -> None:
+    """Each of ``sent`` as ``record_old_event`` stores it, received 40 days after the start."""
+    for i, item in enumerate(sent):
+        decision = log.decision_ref(session, decision_id=item.decision_id)
+        assert decision is not None
+        received = START + timedelta(days=40, seconds=i)
+        record_old_event(session, item.event, decision, received, counts)
+
+
 def test_upgrade_rebuilds_delay_counts_per_channel_from_the_log(database: str) -> None:
-    upgrade(database, revision="0004")
-    engine = make_engine(database)
-    try:
-        with later_columns(engine):
-            campaign_id, segment_ids, arms = setup_campaign(engine)
-            assert {a.channel for a in arms} == {"sms", "email"}
-            planned_decisions, planned_events = planned(seed=5)
-            decisions = make_decisions(campaign_id, segment_ids, arms, planned_decisions)
-            sent = make_events(decisions, planned_events)
-            expected = brute_force(decisions, sent)
-            old = Counter[tuple[int, str, int]]()
-            for _, outcome, day, n in expected.delays:
-                old[(campaign_id, outcome, day)] += n
-            with Session(engine) as session:
-                log.record_decisions(
-                    session, decisions=decisions, weights=[weight(d.day) for d in decisions]
-                )
-                for i, item in enumerate(sent):  # the log as 0004 wrote it; its counts held back
-                    decision = log.decision_ref(session, decision_id=item.decision_id)
-                    assert decision is not None
-                    received = START + timedelta(days=40, seconds=i)
-                    record_old_event(session, item.event, decision, received, events_log.Counts())
-                session.execute(
-                    text(
-                        "INSERT INTO delay_count (campaign_id, outcome, delay_day, count) "
-                        "VALUES (:c, :o, :d, :n)"
-                    ),
-                    [{"c": c, "o": o, "d": d, "n": n} for (c, o, d), n in old.items()],
-                )
-                session.commit()
-    finally:
-        engine.dispose()
+    planned_decisions, planned_events = planned(seed=5)
+    with old_log(database, "0004", planned_decisions) as log_0004:
+        campaign_id = log_0004.campaign_id
+        assert {a.channel for a in log_0004.arms} == {"sms", "email"}
+        sent = make_events(log_0004.decisions, planned_events)
+        expected = brute_force(log_0004.decisions, sent)
+        old = Counter[tuple[int, str, int]]()
+        for _, outcome, day, n in expected.delays:
+            old[(campaign_id, outcome, day)] += n
+        # the log as 0004 wrote it; its counts held back
+        record_old_events(log_0004.session, sent, events_log.Counts())
+        log_0004.session.execute(
+            text(
+                "INSERT INTO delay_count (campaign_id, outcome, delay_day, count) "
+                "VALUES (:c, :o, :d, :n)"
+            ),
+            [{"c": c, "o": o, "d": d, "n": n} for (c, o, d), n in old.items()],
+        )
     assert {c for c, *_ in expected.delays} == {"sms", "email"}
 
     upgrade(database)

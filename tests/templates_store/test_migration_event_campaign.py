@@ -11,47 +11,31 @@ from datetime import timedelta
 from alembic import command
 from sqlmodel import Session, col, select
 
-from templates_store import events_log, log, statistics, stored_events
+from templates_store import events_log, statistics, stored_events
 from templates_store.db import make_engine
 from templates_store.migrate import alembic_config, current, head, upgrade
 from templates_store.models import Decision, Event
-from tests.templates_store.conftest import later_columns
+from tests.templates_store.conftest import old_log
 from tests.templates_store.test_log_properties import (
     START,
     assert_stats_close,
-    make_decisions,
     make_events,
-    setup_campaign,
     weight,
 )
-from tests.templates_store.test_migration_delay_channel import planned, record_old_event
+from tests.templates_store.test_migration_delay_channel import planned, record_old_events
 
 
 def test_upgrade_gives_every_event_its_campaign_debtor_and_channel(database: str) -> None:
-    upgrade(database, revision="0005")
-    engine = make_engine(database)
-    try:
-        with later_columns(engine):
-            campaign_id, segment_ids, arms = setup_campaign(engine)
-            planned_decisions, planned_events = planned(seed=11)
-            decisions = make_decisions(campaign_id, segment_ids, arms, planned_decisions)
-            sent = make_events(decisions, planned_events)
-            with Session(engine) as session:
-                log.record_decisions(
-                    session, decisions=decisions, weights=[weight(d.day) for d in decisions]
-                )
-                counts = events_log.Counts()
-                for i, item in enumerate(sent):  # the log and statistics as 0005 kept them
-                    decision = log.decision_ref(session, decision_id=item.decision_id)
-                    assert decision is not None
-                    received = START + timedelta(days=40, seconds=i)
-                    record_old_event(session, item.event, decision, received, counts)
-                events_log.apply_counts(session, counts)
-                session.commit()
-                kept = statistics.stat_rows(session, campaign_id=campaign_id)
-                delays = sorted(statistics.delay_rows(session, campaign_id=campaign_id))
-    finally:
-        engine.dispose()
+    planned_decisions, planned_events = planned(seed=11)
+    with old_log(database, "0005", planned_decisions) as log_0005:
+        campaign_id = log_0005.campaign_id
+        sent = make_events(log_0005.decisions, planned_events)
+        counts = events_log.Counts()
+        record_old_events(log_0005.session, sent, counts)  # the log and statistics as 0005 kept
+        events_log.apply_counts(log_0005.session, counts)
+        log_0005.session.commit()
+        kept = statistics.stat_rows(log_0005.session, campaign_id=campaign_id)
+        delays = sorted(statistics.delay_rows(log_0005.session, campaign_id=campaign_id))
     assert any(item.event.type == "opt_out" for item in sent)
 
     upgrade(database)

@@ -7,66 +7,41 @@ from __future__ import annotations
 
 from alembic import command
 from sqlalchemy import inspect, text
-from sqlmodel import Session
 
-from templates_store import log
 from templates_store.db import make_engine
-from templates_store.migrate import alembic_config, upgrade
-from tests.templates_store.conftest import later_columns
+from templates_store.migrate import alembic_config
+from tests.templates_store.conftest import migrated, old_log
 from tests.templates_store.test_log_properties import (
     START,
     PlannedDecision,
-    make_decisions,
-    setup_campaign,
-    weight,
 )
 
 
 def test_old_rows_keep_their_meaning_and_the_new_tables_work(database: str) -> None:
-    upgrade(database, revision="0007")
-    engine = make_engine(database)
     plan = [PlannedDecision(0, 0, 0, 0), PlannedDecision(1, 0, 0, 60)]
-    try:
-        with later_columns(engine, after="0007"):
-            campaign_id, segment_ids, arms = setup_campaign(engine)
-            decisions = make_decisions(campaign_id, segment_ids, arms, plan)
-            with Session(engine) as session:
-                log.record_decisions(
-                    session, decisions=decisions, weights=[weight(d.day) for d in decisions]
-                )
-                session.commit()
-        columns = {c["name"] for c in inspect(engine).get_columns("decision")}
-        assert "debt_id" not in columns
-    finally:
-        engine.dispose()
-    upgrade(database)
-    engine = make_engine(database)
-    try:
-        with Session(engine) as session:
-            debts = session.execute(text("SELECT debt_id FROM decision")).scalars().all()
-            paused = session.execute(
-                text("SELECT guardrail_paused_at, guardrail_since FROM arm")
-            ).all()
-            session.execute(
-                text(
-                    "INSERT INTO arm_lifecycle (campaign_id, arm_id, action, at, outcome, "
-                    "max_rate, sends, count, p_exceed) VALUES (:c, :a, 'paused_guardrail', "
-                    ":at, 'opt_out', 0.02, 2500, 150, 0.999)"
-                ),
-                {"c": campaign_id, "a": decisions[0].arm_id, "at": START},
-            )
-            session.execute(
-                text(
-                    "INSERT INTO address_opt_out (campaign_id, debtor_id, channel, address, at) "
-                    "VALUES (:c, 'd-1', 'sms', '+15550100', :at)"
-                ),
-                {"c": campaign_id, "at": START},
-            )
-            session.commit()
-        assert debts == [None, None]
-        assert paused and all(row == (None, None) for row in paused)
-    finally:
-        engine.dispose()
+    with old_log(database, "0007", plan) as old:
+        pass
+    with migrated(database) as session:
+        debts = session.execute(text("SELECT debt_id FROM decision")).scalars().all()
+        paused = session.execute(text("SELECT guardrail_paused_at, guardrail_since FROM arm")).all()
+        session.execute(
+            text(
+                "INSERT INTO arm_lifecycle (campaign_id, arm_id, action, at, outcome, "
+                "max_rate, sends, count, p_exceed) VALUES (:c, :a, 'paused_guardrail', "
+                ":at, 'opt_out', 0.02, 2500, 150, 0.999)"
+            ),
+            {"c": old.campaign_id, "a": old.decisions[0].arm_id, "at": START},
+        )
+        session.execute(
+            text(
+                "INSERT INTO address_opt_out (campaign_id, debtor_id, channel, address, at) "
+                "VALUES (:c, 'd-1', 'sms', '+15550100', :at)"
+            ),
+            {"c": old.campaign_id, "at": START},
+        )
+        session.commit()
+    assert debts == [None, None]
+    assert paused and all(row == (None, None) for row in paused)
     command.downgrade(alembic_config(database), "0007")
     engine = make_engine(database)
     try:
