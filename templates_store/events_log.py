@@ -11,7 +11,6 @@ decision is stored with its campaign and debtor only. Send slots: templates_stor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -25,7 +24,7 @@ from bandit.days import days_between
 from templates_store import prepared, slot_log
 from templates_store.log import DecisionRef
 from templates_store.models import AddressOptOut, ArmStat, Decision, DelayCount, Event, OptOut
-from templates_store.upsert import add_many, merge_increments
+from templates_store.upsert import add_many, add_to_existing, merge_increments
 
 OUTCOME_COLUMN = {"open": "opened_at", "click": "clicked_at", "pay": "paid_at"}
 COUNT_COLUMN = {"open": "opens", "click": "clicks", "pay": "pays"}
@@ -115,7 +114,12 @@ def apply_counts(session: Session, counts: Counts) -> None:
             increment_columns=("count",),
         )
     for (segment_id, arm_id), increments in sorted(counts.stats.items()):
-        _add_to_arm_stat(session, segment_id, arm_id, increments)
+        add_to_existing(
+            session,
+            ArmStat,
+            keys={"segment_id": segment_id, "arm_id": arm_id},
+            increments=increments,
+        )
     for (segment_id, arm_id, slot), increments in sorted(counts.slots.items()):
         slot_log.add_to_slot_stat(session, segment_id, arm_id, slot, increments)
     counts.delays.clear()
@@ -123,25 +127,6 @@ def apply_counts(session: Session, counts: Counts) -> None:
     counts.slots.clear()
     counts.opt_outs.clear()
     counts.addresses.clear()
-
-
-def _add_to_arm_stat(
-    session: Session, segment_id: int, arm_id: int, increments: Mapping[str, float]
-) -> None:
-    names = tuple(sorted(increments))
-    params: dict[str, float] = {"segment": segment_id, "arm": arm_id}
-    params.update({f"add_{name}": increments[name] for name in names})
-    prepared.write(session, _arm_stat_increment(names), params)
-
-
-@lru_cache(maxsize=64)
-def _arm_stat_increment(names: tuple[str, ...]) -> Any:
-    table = ArmStat.__table__  # type: ignore[attr-defined]
-    return (
-        update(table)
-        .where(table.c.segment_id == bindparam("segment"), table.c.arm_id == bindparam("arm"))
-        .values({name: table.c[name] + bindparam(f"add_{name}") for name in names})
-    )
 
 
 def record_event(

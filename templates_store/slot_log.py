@@ -6,16 +6,14 @@ of a decision with a slot also adds to its (segment, arm, slot) totals."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlmodel import Session
 
-from templates_store import prepared
 from templates_store.log import DecisionRef, add_slot_stats
 from templates_store.models import TOTAL_DAY, ArmDay, ArmStat, Decision, DelayCount, SlotStat
-from templates_store.upsert import add_many
+from templates_store.upsert import add_many, add_to_existing
 
 BEFORE_SEND = "before_send"
 VOIDING = frozenset({"opt_out", "pay", "conversation"})  # before send_at: the send is off
@@ -113,22 +111,5 @@ def add_to_slot_stat(
     session: Session, segment_id: int, arm_id: int, slot: str, increments: Mapping[str, float]
 ) -> None:
     """Add a counted outcome's increments to the (segment, arm, slot) totals."""
-    names = tuple(sorted(increments))
-    params: dict[str, Any] = {"segment": segment_id, "arm": arm_id, "slot_label": slot}
-    params.update({f"add_{name}": increments[name] for name in names})
-    prepared.write(session, _slot_stat_increment(names), params)
-
-
-@lru_cache(maxsize=64)
-def _slot_stat_increment(names: tuple[str, ...]) -> Any:
-    table = SlotStat.__table__  # type: ignore[attr-defined]
-    return (
-        update(table)
-        .where(
-            table.c.segment_id == bindparam("segment"),
-            table.c.arm_id == bindparam("arm"),
-            table.c.slot == bindparam("slot_label"),
-            table.c.day == TOTAL_DAY,
-        )
-        .values({name: table.c[name] + bindparam(f"add_{name}") for name in names})
-    )
+    keys = {"segment_id": segment_id, "arm_id": arm_id, "slot": slot, "day": TOTAL_DAY}
+    add_to_existing(session, SlotStat, keys=keys, increments=increments)

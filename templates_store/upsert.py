@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.sql import Executable
 from sqlmodel import Session, SQLModel
 
@@ -31,6 +31,31 @@ def add_to(
         key_columns=tuple(keys),
         rows=[{**keys, **(constant or {}), **increments}],
         increment_columns=tuple(increments),
+    )
+
+
+def add_to_existing(
+    session: Session,
+    model: type[SQLModel],
+    *,
+    keys: Mapping[str, Any],
+    increments: Mapping[str, float | int],
+) -> None:
+    """Add ``increments`` to the row whose columns equal ``keys``, which must exist (an UPDATE,
+    built once per table, key and column set): a statistics row its decision created."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    names, key_names = tuple(sorted(increments)), tuple(sorted(keys))
+    params = {f"key_{name}": keys[name] for name in key_names}
+    params.update({f"add_{name}": increments[name] for name in names})
+    prepared.write(session, _increment(table, key_names, names), params)
+
+
+@lru_cache(maxsize=64)
+def _increment(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Executable:
+    return (
+        update(table)
+        .where(*(table.c[k] == bindparam(f"key_{k}") for k in keys))
+        .values({name: table.c[name] + bindparam(f"add_{name}") for name in names})
     )
 
 
