@@ -21,7 +21,7 @@ from templates_store import keys
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
 from tests.clock import DAY, iso
-from tests.conftest import drop_postgres, fresh_postgres
+from tests.conftest import drop_postgres, fresh_postgres, scratch_postgres
 
 ROLES = ("admin", "manager", "sender", "analyst")
 
@@ -160,3 +160,15 @@ def setup_campaign(api: Api, **settings: Any) -> str:
         r = api.post("/v1/campaigns/loans/templates", "manager", template)
         assert r.status_code == 201, r.text
     return "loans"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database for a test that migrates it and starts ``serve`` itself: a SQLite
+    file, or a scratch PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'served.db'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    with scratch_postgres(base, f"dunning_served_{abs(hash(tmp_path)) % 10**8}") as url:
+        yield url

@@ -9,30 +9,17 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.api import live
-from tests.conftest import scratch_postgres
 
 DEBTORS = 60
 REQUESTS_PER_DEBTOR = 4
 CAPPED = {**live.CAMPAIGN_BODY, "caps": [{"channel": "*", "max": 1, "days": 7}]}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'caps.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    with scratch_postgres(base, f"dunning_caps_{abs(hash(tmp_path)) % 10**8}") as url:
-        yield url
 
 
 def _decide(http: httpx.Client, debtor_id: str) -> dict[str, Any]:

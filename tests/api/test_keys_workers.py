@@ -7,27 +7,14 @@ kernel spreads them over both workers."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.api import live
-from tests.conftest import scratch_postgres
 
 CACHE_SECONDS = 1.0
 REQUESTS = 20
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'keys.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
-    with scratch_postgres(base, f"dunning_keys_{abs(hash(tmp_path)) % 10**8}") as url:
-        yield url
 
 
 def _statuses(base: str, secret: str, path: str) -> set[int]:
