@@ -24,7 +24,6 @@ from pydantic import (
 from bandit import Objective
 from bandit.caps import Cap
 from bandit.channels import Channel
-from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
 from bandit.sequence import condition_problems
 from simulations.generate import GeneratorSpec, expand
 from simulations.guardrails import GuardrailSpec
@@ -211,9 +210,10 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        from simulations.slot_world import slot_problems  # it builds on this module
+        from simulations.scenario_checks import cross_checks  # they build on this module
+        from simulations.slot_world import slot_problems
 
-        problems = _cross_checks(self) + slot_problems(self)
+        problems = cross_checks(self) + slot_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -234,88 +234,6 @@ class Scenario(_Model):
     def with_overrides(self, **changes: Any) -> Scenario:
         """A validated copy with some top-level fields changed (e.g. ``days=20``)."""
         return validate_scenario({**self.model_dump(), **changes}, f"{self.name} (overridden)")
-
-
-def _cross_checks(sc: Scenario) -> list[str]:
-    """Checks that need more than one field: keys exist, shares add up, funnels are ordered."""
-    problems: list[str] = _population_checks(sc)
-    keys = sc.segment_keys
-    known = set(keys)
-    seen: set[str] = set()
-    for i, seg in enumerate(sc.segments):
-        if seg.key in seen:
-            problems.append(f"segments[{i}].key: {seg.key!r} appears twice")
-        seen.add(seg.key)
-    total = sum(s.share for s in sc.segments)
-    if abs(total - 1.0) > 1e-6:
-        problems.append(f"segments: shares sum to {total:.6g}; they must sum to 1")
-    arm_keys: set[str] = set()
-    for i, arm in enumerate(sc.arms):
-        if arm.key in arm_keys:
-            problems.append(f"arms[{i}]: arm {arm.key!r} appears twice")
-        arm_keys.add(arm.key)
-        tracked = TRACKED_OUTCOMES[arm.channel]
-        for o, field in enumerate((*OUTCOMES, "amount")):
-            rates: dict[str, float] = getattr(arm, field)
-            for key in rates:
-                if key != DEFAULT and key not in known:
-                    problems.append(f"arms[{i}].{field}: {key!r} is not a segment key")
-            if field != "amount" and rates and not tracked[o]:
-                problems.append(f"arms[{i}].{field}: {arm.channel} does not track {field}s")
-            if rates and DEFAULT not in rates and (missing := known - set(rates)):
-                problems.append(
-                    f"arms[{i}].{field}: no rate for segment {sorted(missing)[0]!r} and no "
-                    f"'{DEFAULT}'"
-                )
-        if tracked[0] and arm.click and arm.open:
-            above = [k for k in keys if rate_for(arm.click, k, 0.0) > rate_for(arm.open, k, 0.0)]
-            if above:
-                problems.append(f"arms[{i}].click: above the open rate in segment {above[0]!r}")
-    window = sc.campaign.windows_days.pay
-    longest = max([sc.delay.mean_days, *sc.delay.by_channel.values()])
-    if sc.delay.distribution == "fixed" and longest >= window:
-        problems.append(
-            f"delay: a fixed delay of {longest:g} days never lands inside the {window}-day pay window"
-        )
-    champion = sc.campaign.champion
-    if champion is not None and champion not in arm_keys:
-        problems.append(f"campaign.champion: {champion!r} is not an arm (template:channel)")
-    for i, drift in enumerate(sc.drift):
-        if drift.arm not in arm_keys:
-            problems.append(f"drift[{i}].arm: {drift.arm!r} is not an arm (template:channel)")
-        if drift.segment is not None and drift.segment not in known:
-            problems.append(f"drift[{i}].segment: {drift.segment!r} is not a segment key")
-        if drift.at_day >= sc.days:
-            problems.append(f"drift[{i}].at_day: day {drift.at_day} is past the last day")
-    return problems
-
-
-def _population_checks(sc: Scenario) -> list[str]:
-    """[population] replaces daily_volume; the version 2 fields need it."""
-    if sc.population is None:
-        problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
-        v2 = ("segment_by", "buckets", "min_days_between", "max_touches", "caps", "guardrails")
-        for field in v2:
-            if getattr(sc.campaign, field) not in (None, [], {}):
-                problems.append(f"campaign.{field}: needs [population] (debtors who stay)")
-        for i, arm in enumerate(sc.arms):
-            for field in ("opt_out", "touch_factor", "after", "when"):
-                if getattr(arm, field):
-                    problems.append(f"arms[{i}].{field}: needs [population] (debtors who stay)")
-        return problems
-    problems = []
-    if sc.daily_volume is not None:
-        problems.append("daily_volume: [population] replaces daily_volume; give one of them")
-    if sc.drift:
-        problems.append("drift: not simulated with [population] yet")
-    for name in sc.campaign.buckets:
-        if name not in sc.campaign.segment_by:
-            problems.append(f"campaign.buckets.{name}: {name} is not in segment_by")
-    for i, arm in enumerate(sc.arms):
-        for key in arm.opt_out:
-            if key != DEFAULT and key not in sc.segment_keys:
-                problems.append(f"arms[{i}].opt_out: {key!r} is not a segment key")
-    return problems
 
 
 def rate_for(rates: Mapping[str, float], segment: str, missing: float) -> float:
@@ -356,6 +274,9 @@ def validate_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Sc
         except ValidationError as exc:
             raise ScenarioError(source, _problems(exc, ("generator",))) from None
         payload.update(expand(spec))
+    slots, campaign = payload.get("slots"), payload.get("campaign") or {}
+    if slots and isinstance(campaign, dict) and campaign.get("send_slots") is None:
+        payload["campaign"] = {**campaign, "send_slots": sorted(slots)}  # [slots]'s windows
     try:
         return Scenario.model_validate(payload)
     except ValidationError as exc:

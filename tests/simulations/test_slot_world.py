@@ -53,6 +53,15 @@ def test_bad_slots_are_located(changes: dict[str, Any], message: str) -> None:
         validate_scenario(data(**changes))
 
 
+def test_slots_without_send_slots_send_in_their_windows_by_start() -> None:
+    body = data(slots={"17:00-21:00": {"sms": 2.0}, "08:00-11:00": {"email": 1.5}})
+    del body["campaign"]
+    sc = validate_scenario(body)
+    assert sc.campaign.send_slots == ["08:00-11:00", "17:00-21:00"]
+    result = simulate(sc, "thompson,thompson-noslot,oracle", reps=1, seed=3)
+    assert set(result.runs) == {"thompson", "thompson-noslot", "oracle"}
+
+
 def test_a_population_with_slots_learns_the_windows() -> None:
     body = data(population={"new_per_day": 300, "cadence_days": 2, "max_touches": 4}, days=20)
     del body["daily_volume"]
