@@ -82,7 +82,12 @@ def simulate(
     headers = ["policy", "regret", "pays", "net", "final best-arm share"]
     headers += ["recovery rate", "contacts/payer", "opt-outs"] if population else []
     for column in headers:
-        table.add_column(column, justify="left" if column == "policy" else "right")
+        if column == "policy":  # a policy's name is never cut short on a narrow terminal
+            table.add_column(
+                column, justify="left", no_wrap=True, min_width=len(max(names, key=len))
+            )
+        else:
+            table.add_column(column, justify="right")
     for name, p in result.summary()["policies"].items():
         cells = [
             name,
@@ -98,7 +103,9 @@ def simulate(
                 f"{p['opt_outs']['mean']:,.1f}",
             ]
         table.add_row(*cells)
-    Console().print(table)
+    wide = Console()  # at least 110 columns: a piped run's 80 would cut policy names short
+    wide.width = max(wide.width, 110)
+    wide.print(table)
     Console().print(f"report: {out}\nsummary: {json_out}", highlight=False)
 
 
