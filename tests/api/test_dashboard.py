@@ -10,13 +10,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from api.cli import app
+from api.service.dashboard_slots import POSTERIOR_TITLE, SHARES_TITLE
+from api.settings import Settings
+from tests.api.conftest import ROLES, Api, setup_campaign
+from tests.api.test_dashboard_slots import SLOTS, decide_before_the_slots
+from tests.clock import DAY
 
 ARTIFACTS = Path(
     os.environ.get("DUNNING_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts")
@@ -76,6 +84,21 @@ def test_demo_writes_a_self_contained_dashboard(demo: tuple[Path, Path, str]) ->
         "contacts per payer",
     ):
         assert text in html
+
+
+@pytest.fixture(scope="module")
+def slot_campaign(demo: tuple[Path, Path, str]) -> str:
+    """A campaign with send slots beside the demo's, decided on three days (its dashboard
+    draws the slot panels); its key."""
+    database, _, key = demo
+    url = f"sqlite:///{database}"
+    settings = Settings(database_url=url, evidence_cache_seconds=0, seed=1)
+    admin = Api(TestClient(create_app(settings)), dict.fromkeys(ROLES, key), url)
+    with admin.client:
+        setup_campaign(admin, send_slots=SLOTS, caps=[])
+        for d in range(3):
+            decide_before_the_slots(admin, DAY - timedelta(days=d), f"day{d}", 20)
+    return "loans"
 
 
 def _free_port() -> int:
@@ -171,6 +194,18 @@ def test_dashboard_renders_in_chromium(server: str, demo: tuple[Path, Path, str]
         ARTIFACTS / "dashboard.png",
         charts=7,
         titles=("Recovery curve", "Allocation per touch"),
+    )
+
+
+@pytest.mark.real_clock  # Chromium under libfaketime times out loading any page
+def test_slot_panels_render_in_chromium(
+    server: str, demo: tuple[Path, Path, str], slot_campaign: str
+) -> None:
+    _browse(
+        f"{server}/v1/campaigns/{slot_campaign}/dashboard#key={demo[2]}",
+        ARTIFACTS / "dashboard-slots.png",
+        charts=2,
+        titles=(POSTERIOR_TITLE, SHARES_TITLE),
     )
 
 
