@@ -10,21 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from api.cli import app
 from api.service.dashboard_slots import POSTERIOR_TITLE, SHARES_TITLE
-from api.settings import Settings
-from tests.api.conftest import ROLES, Api, setup_campaign
-from tests.api.test_dashboard_slots import SLOTS, decide_before_the_slots
-from tests.clock import DAY
 
 ARTIFACTS = Path(
     os.environ.get("DUNNING_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts")
@@ -87,18 +80,28 @@ def test_demo_writes_a_self_contained_dashboard(demo: tuple[Path, Path, str]) ->
 
 
 @pytest.fixture(scope="module")
-def slot_campaign(demo: tuple[Path, Path, str]) -> str:
-    """A campaign with send slots beside the demo's, decided on three days (its dashboard
-    draws the slot panels); its key."""
-    database, _, key = demo
-    url = f"sqlite:///{database}"
-    settings = Settings(database_url=url, evidence_cache_seconds=0, seed=1)
-    admin = Api(TestClient(create_app(settings)), dict.fromkeys(ROLES, key), url)
-    with admin.client:
-        setup_campaign(admin, send_slots=SLOTS, caps=[])
-        for d in range(3):
-            decide_before_the_slots(admin, DAY - timedelta(days=d), f"day{d}", 20)
-    return "loans"
+def send_time_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`dunning-bandit demo --no-serve --scenario send-time` on a small horizon: the
+    dashboard file of a campaign with send slots."""
+    where = tmp_path_factory.mktemp("send-time")
+    page = where / "dashboard.html"
+    args = ["--db", str(where / "demo.db"), "--out", str(page), "--days", "3", "--daily", "60"]
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--scenario", "send-time", *args])
+    assert result.exit_code == 0, result.output
+    return page
+
+
+def test_the_send_time_demo_shows_the_slot_panels(
+    send_time_demo: Path, demo: tuple[Path, Path, str]
+) -> None:
+    html = send_time_demo.read_text(encoding="utf-8")
+    assert POSTERIOR_TITLE in html and SHARES_TITLE in html and "<h2>Send slots</h2>" in html
+    table = html.split("<h2>Send slots</h2>")[1].split("</table>")[0]
+    for channel in ("email", "sms", "letter"):
+        for slot in ("08:00-11:00", "11:00-14:00", "14:00-17:00", "17:00-21:00"):
+            assert f"<td>{channel}</td><td>{slot}</td>" in table
+    baseline = demo[1].read_text(encoding="utf-8")  # without send slots: no slot panels
+    assert POSTERIOR_TITLE not in baseline and SHARES_TITLE not in baseline
 
 
 def _free_port() -> int:
@@ -198,13 +201,11 @@ def test_dashboard_renders_in_chromium(server: str, demo: tuple[Path, Path, str]
 
 
 @pytest.mark.real_clock  # Chromium under libfaketime times out loading any page
-def test_slot_panels_render_in_chromium(
-    server: str, demo: tuple[Path, Path, str], slot_campaign: str
-) -> None:
+def test_slot_panels_render_in_chromium(send_time_demo: Path) -> None:
     _browse(
-        f"{server}/v1/campaigns/{slot_campaign}/dashboard#key={demo[2]}",
+        send_time_demo.resolve().as_uri(),
         ARTIFACTS / "dashboard-slots.png",
-        charts=2,
+        charts=9,
         titles=(POSTERIOR_TITLE, SHARES_TITLE),
     )
 

@@ -41,7 +41,7 @@ def values(array: Any) -> list[Any]:
     return list(array)
 
 
-def decide_before_the_slots(api: Api, day: datetime, prefix: str, n: int) -> list[dict[str, Any]]:
+def _decide(api: Api, day: datetime, prefix: str, n: int) -> list[dict[str, Any]]:
     """``n`` debtors decided at 07:00 New York time (before every slot: each is sent later)."""
     items = [debtor(f"{prefix}-{i}", at=iso(local(day, 7))) for i in range(n)]
     r = api.post("/v1/campaigns/loans/decisions/batch", "sender", {"items": items})
@@ -54,9 +54,9 @@ def decide_before_the_slots(api: Api, day: datetime, prefix: str, n: int) -> lis
 def test_the_slot_panels_show_the_posteriors_and_each_days_shares(api: Api) -> None:
     setup_campaign(api, send_slots=SLOTS, caps=[])
     sent = [
-        *decide_before_the_slots(api, DAY - timedelta(days=2), "a", 24),
-        *decide_before_the_slots(api, DAY - timedelta(days=1), "b", 16),
-        *decide_before_the_slots(api, DAY, "c", 12),
+        *_decide(api, DAY - timedelta(days=2), "a", 24),
+        *_decide(api, DAY - timedelta(days=1), "b", 16),
+        *_decide(api, DAY, "c", 12),
     ]
     voided = sent[3]  # a pay before its send time: never sent
     pay = {
