@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -213,6 +214,13 @@ def _weight(clock: Clock, cfg: CampaignConfig, day: int) -> float:
     return clock.day_weight(day, cfg)
 
 
+class DemoScenario(StrEnum):
+    """The demo's simulated debtors (``api.demo.SCENARIOS``)."""
+
+    baseline = "baseline"
+    send_time = "send-time"
+
+
 @app.command()
 def demo(
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="keep serving the dashboard"),
@@ -225,6 +233,10 @@ def demo(
     days: int = typer.Option(21, min=1, max=365, help="simulated days"),
     daily: int = typer.Option(400, min=1, max=10_000, help="debtors per day"),
     seed: int = typer.Option(7, help="random seed"),
+    scenario: Annotated[
+        DemoScenario,
+        typer.Option(help="the simulated debtors: baseline, or send-time (with send slots)"),
+    ] = DemoScenario.baseline,
     host: str = typer.Option("127.0.0.1", help="interface to serve on"),
     port: int = typer.Option(8000, help="TCP port to serve on"),
 ) -> None:
@@ -246,6 +258,7 @@ def demo(
             seed=seed,
             dashboard=out,
             progress=lambda done, total: progress.update(task, completed=done),
+            scenario=scenario.value,
         )
     seconds = time.perf_counter() - started
     typer.echo(

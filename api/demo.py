@@ -1,8 +1,10 @@
 """`dunning-bandit demo`: a multilingual campaign learning from simulated debtors.
 
-Debtors from the built-in ``baseline`` scenario go through the real HTTP application (routes,
-service, store, bandit: the path production requests take) over several simulated days; their
-opens, clicks and payments arrive later, after delays drawn from the scenario, as events.
+Debtors from a built-in scenario (``baseline``; ``send-time`` adds its send slots) go through
+the real HTTP application (routes, service, store, bandit: the path production requests take)
+over several simulated days; their opens, clicks and payments arrive later, after delays drawn
+from the scenario from the send time, as events (with slots, at the true rates times the
+scenario's factor of the chosen window on the arm's channel).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from api.settings import Settings
 from bandit.stats import OUTCOMES, PAY
 from simulations.environment import Environment
 from simulations.scenario import load_scenario
+from simulations.slot_world import factor
 from templates_store import keys
 from templates_store.db import make_engine
 from templates_store.migrate import upgrade
 
 CAMPAIGN = "demo"
+SCENARIOS = ("baseline", "send-time")  # the built-ins whose templates the demo has texts for
 ZONES = {
     "en": "America/New_York",
     "de": "Europe/Berlin",
@@ -73,6 +77,7 @@ def _campaign_body(env: Environment) -> dict[str, Any]:
         "control": {"template": champion.split(":")[0], "share": 0.1},
         "fallback_locale": "en",
         "windows_days": {"open": 3, "click": 7, "pay": 14},
+        "send_slots": env.scenario.campaign.send_slots or [],
     }
 
 
@@ -127,15 +132,19 @@ def run(
     seed: int = 7,
     dashboard: Path | None = None,
     progress: Any = None,
+    scenario: str = "baseline",
 ) -> DemoResult:
-    """Create the demo campaign in a fresh SQLite file and feed it ``days`` of debtors."""
+    """Create the demo campaign in a fresh SQLite file and feed it ``days`` of debtors of
+    the built-in ``scenario`` (one of ``SCENARIOS``)."""
     database.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     upgrade(url)
     made = _keys(url)
-    env = Environment.from_scenario(load_scenario("baseline"))
+    if scenario not in SCENARIOS:
+        raise ValueError(f"the demo runs {' or '.join(SCENARIOS)}, not {scenario!r}")
+    env = Environment.from_scenario(load_scenario(scenario))
     rng = np.random.default_rng(seed)
     app = create_app(Settings(database_url=url, evidence_cache_seconds=0))
     arm_index = {key: k for k, key in enumerate(env.scenario.arm_keys)}
@@ -200,9 +209,13 @@ def run(
 def _outcomes(
     env: Environment, rng: np.random.Generator, s: int, k: int, result: dict[str, Any], day: int
 ) -> list[tuple[datetime, dict[str, Any]]]:
-    """The true funnel for one decision: which outcomes happen, and when."""
+    """The true funnel for one decision (at its send time, in its send slot): which outcomes
+    happen, and when."""
     rates = env.rates_on(day)[s, k]
-    decided = datetime.fromisoformat(result["decided_at"].replace("Z", "+00:00"))
+    if result["slot"] is not None:
+        slot_factor = factor(env.scenario, result["slot"], env.scenario.arms[k].channel)
+        rates = np.minimum(rates * slot_factor, 1.0)
+    decided = datetime.fromisoformat(result["send_at"].replace("Z", "+00:00"))
     out = []
     opened = env.tracked[k, 0] and rng.random() < rates[0]
     clicked = (

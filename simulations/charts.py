@@ -11,6 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bandit.days import day_start
+
 PALETTE = (
     "#1f77b4",
     "#d62728",
@@ -84,6 +86,22 @@ def stacked_shares(
     return layout(fig, title, xaxis_title=x_title)
 
 
+def day_shares(
+    rows: Sequence[tuple[int, str, float]],
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(dates, series names, shares (dates, series)) from (day number, series, weight) rows:
+    each day's weights as shares of that day's total; days and names sorted."""
+    days = sorted({d for d, _, _ in rows})
+    names = sorted({n for _, n, _ in rows})
+    grid = np.zeros((len(days), len(names)))
+    di, ni = {d: i for i, d in enumerate(days)}, {n: j for j, n in enumerate(names)}
+    for d, n, w in rows:
+        grid[di[d], ni[n]] += w
+    total = grid.sum(axis=1, keepdims=True)
+    labels = [day_start(d).date().isoformat() for d in days]
+    return labels, names, np.divide(grid, total, out=np.zeros_like(grid), where=total > 0)
+
+
 def intervals(
     series: Mapping[str, tuple[Sequence[str], np.ndarray, np.ndarray, np.ndarray]],
     title: str,
@@ -118,6 +136,67 @@ def intervals(
             )
         )
     return layout(fig, title, yaxis_title=y_title, scattermode="group")
+
+
+# (name, labels, mean, low, high, P(best)) of one panel of ``intervals_and_best``
+IntervalPanel = tuple[
+    str, Sequence[str], Sequence[float], Sequence[float], Sequence[float], Sequence[float]
+]
+
+
+def intervals_and_best(
+    panels: Sequence[IntervalPanel],
+    title: str,
+    y_title: str,
+) -> go.Figure:
+    """One column per panel (name, labels, mean, low, high, P(best)): the posterior means with
+    95% intervals above, the probability of being the panel's best below."""
+    n = max(len(panels), 1)
+    fig = make_subplots(
+        rows=2,
+        cols=n,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        row_heights=[0.62, 0.38],
+        vertical_spacing=0.1,
+        subplot_titles=[p[0] for p in panels],
+    )
+    for col, (_, labels, mean, low, high, best) in enumerate(panels, start=1):
+        m = [float(v) for v in mean]
+        fig.add_trace(
+            go.Scatter(
+                x=list(labels),
+                y=m,
+                mode="markers",
+                name="posterior mean (95% interval)",
+                legendgroup="posterior",
+                showlegend=col == 1,
+                marker={"color": PALETTE[0], "size": 9},
+                error_y={
+                    "type": "data",
+                    "array": [float(h) - v for h, v in zip(high, m, strict=True)],
+                    "arrayminus": [v - float(lo) for lo, v in zip(low, m, strict=True)],
+                },
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=list(labels),
+                y=[float(b) for b in best],
+                name="P(best)",
+                legendgroup="best",
+                showlegend=col == 1,
+                marker_color=PALETTE[2],
+            ),
+            row=2,
+            col=col,
+        )
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
+    fig.update_yaxes(title_text="P(best)", row=2, col=1)
+    fig.update_yaxes(range=[0, 1], row=2)
+    return layout(fig, title, height=460)
 
 
 def funnel(arms: Sequence[str], stages: Mapping[str, Sequence[float]], title: str) -> go.Figure:

@@ -1,5 +1,5 @@
 """Read-only aggregates for the dashboard: control vs bandit, sends by day, policy snapshots,
-the recovery of dunning cases and the sends per touch."""
+the recovery of dunning cases, the sends per touch and the sends per send slot by day."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Integer, bindparam, case, func, literal, union_all
+from sqlalchemy import CompoundSelect, Integer, Select, bindparam, case, func, literal, union_all
 from sqlalchemy import select as select_columns
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -167,3 +167,33 @@ def sequence_figures(session: Session, *, campaign_id: int, since_day: int) -> S
         else:
             touches.append((int(a), int(b), int(n)))
     return SequenceFigures(cases, touches)
+
+
+def _slot_sends_statement() -> Select[Any]:
+    d = Decision.__table__.c  # type: ignore[attr-defined]
+    return (
+        select_columns(d.day, d.channel, d.slot, func.count())
+        .where(
+            d.campaign_id == bindparam("campaign_id"),
+            d.day >= bindparam("since_day"),
+            d.slot.is_not(None),
+            d.void.is_(False),  # voided before its send time: never sent
+        )
+        .group_by(d.day, d.channel, d.slot)
+        .order_by(d.day, d.channel, d.slot)
+    )
+
+
+_SLOT_SENDS = _slot_sends_statement()
+
+
+def slot_sends_by_day(
+    session: Session, *, campaign_id: int, since_day: int
+) -> list[tuple[int, str, str, int]]:
+    """(day, channel, slot, sends) of the decisions with a send slot from ``since_day`` on
+    (the decision's day, as the other daily figures; void decisions left out)."""
+    params = {"campaign_id": campaign_id, "since_day": since_day}
+    return [
+        (int(day), str(channel), str(slot), int(n))
+        for day, channel, slot, n in prepared.rows(session, _SLOT_SENDS, params)
+    ]

@@ -261,15 +261,15 @@ def _debtor_then(
 def _reasons(
     session: Session, decision: Decision, cfg: CampaignConfig, infos: list[ArmInfo]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per arm key, every rule that excludes it for the decision's debtor at the decision's
-    time (template status aside: the arms are judged as if active, since their status may
-    have changed since), and the variables the request lacked for it."""
+    """Per arm key, every rule excluding it for the debtor at the send time as the decision
+    judged it (arms as if active: their status may have changed since), and lacking variables."""
     debtor_then = _debtor_then(session, decision, cfg, infos)
     every = tuple(True for _ in infos)
     everything_active = replace(
         arm_catalog(infos), active=every, guarded=tuple(not t for t in every)
     )
-    found = eligibility(everything_active, cfg.rules, debtor_then, decision.decided_at).exclusions
+    when = decision.send_at or decision.decided_at  # a slot's send time, else the decision's
+    found = eligibility(everything_active, cfg.rules, debtor_then, when).exclusions
     inputs = decision.audit
     if "variables" in inputs:  # the names the request gave (recorded since they count)
         needs = arm_needs(lambda v: catalog.renditions_of(session, template_version_id=v), infos)

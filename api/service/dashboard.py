@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 from sqlmodel import Session
 
 from api.schemas import ArmsOut
-from api.service import analysis, campaigns, dashboard_sequence, templates
+from api.service import analysis, campaigns, dashboard_sequence, dashboard_slots, templates
 from api.service.context import ServiceContext
-from bandit.days import day_of, day_start
+from bandit.days import day_of
 from simulations import charts
 from templates_store import catalog, reports, statistics
 
@@ -68,19 +68,6 @@ def _cards(totals: dict[bool, reports.GroupTotals]) -> str:
     )
 
 
-def _shares(rows: list[tuple[int, str, float]]) -> tuple[list[str], list[str], np.ndarray]:
-    """(x labels, series names, shares (x, series)) from (day, series, weight) rows."""
-    days = sorted({d for d, _, _ in rows})
-    names = sorted({n for _, n, _ in rows})
-    grid = np.zeros((len(days), len(names)))
-    di, ni = {d: i for i, d in enumerate(days)}, {n: j for j, n in enumerate(names)}
-    for d, n, w in rows:
-        grid[di[d], ni[n]] += w
-    total = grid.sum(axis=1, keepdims=True)
-    labels = [day_start(d).date().isoformat() for d in days]
-    return labels, names, np.divide(grid, total, out=np.zeros_like(grid), where=total > 0)
-
-
 def build(
     session: Session, ctx: ServiceContext, campaign_key: str, plotly_js: charts.PlotlyJs = "src"
 ) -> str:
@@ -115,7 +102,7 @@ def build(
             )
         ]
         if rows:
-            allocation_panels.append((name_of[sid], *_shares(rows)))
+            allocation_panels.append((name_of[sid], *charts.day_shares(rows)))
         policy_rows = [
             (day_of(at), arm, float(v["allocation"]))
             for at, data in snapshots
@@ -123,7 +110,7 @@ def build(
             for arm, v in data.get("arms", {}).items()
         ]
         if policy_rows:
-            best_panels.append((name_of[sid], *_shares(policy_rows)))
+            best_panels.append((name_of[sid], *charts.day_shares(policy_rows)))
     if allocation_panels:
         figures.append(
             charts.stacked_shares(
@@ -143,6 +130,12 @@ def build(
         figures.append(_posteriors(out, f"Posterior per arm, segment {name_of[sid]}"))
         per_segment.append((name_of[sid], out))
     figures.append(_funnel(pooled))
+    slot_sends = (
+        reports.slot_sends_by_day(session, campaign_id=cfg.id, since_day=today - DAYS_SHOWN)
+        if pooled.slots
+        else []
+    )
+    figures += dashboard_slots.figures(pooled, slot_sends)
     sequence = reports.sequence_figures(session, campaign_id=cfg.id, since_day=today - DAYS_SHOWN)
     figures += dashboard_sequence.figures(sequence, key_of, today, DAYS_SHOWN)
     body = [
@@ -155,6 +148,7 @@ def build(
         "<h2>Arms</h2>",
         _arm_table(pooled),
         *_guardrail_table(pooled),
+        *dashboard_slots.table(pooled),
         "<h2>Charts</h2>",
         charts.figures_html(figures, plotly_js),
     ]

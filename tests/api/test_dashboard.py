@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.service.dashboard_slots import POSTERIOR_TITLE, SHARES_TITLE
 
 ARTIFACTS = Path(
     os.environ.get("DUNNING_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts")
@@ -76,6 +77,31 @@ def test_demo_writes_a_self_contained_dashboard(demo: tuple[Path, Path, str]) ->
         "contacts per payer",
     ):
         assert text in html
+
+
+@pytest.fixture(scope="module")
+def send_time_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`dunning-bandit demo --no-serve --scenario send-time` on a small horizon: the
+    dashboard file of a campaign with send slots."""
+    where = tmp_path_factory.mktemp("send-time")
+    page = where / "dashboard.html"
+    args = ["--db", str(where / "demo.db"), "--out", str(page), "--days", "3", "--daily", "60"]
+    result = CliRunner().invoke(app, ["demo", "--no-serve", "--scenario", "send-time", *args])
+    assert result.exit_code == 0, result.output
+    return page
+
+
+def test_the_send_time_demo_shows_the_slot_panels(
+    send_time_demo: Path, demo: tuple[Path, Path, str]
+) -> None:
+    html = send_time_demo.read_text(encoding="utf-8")
+    assert POSTERIOR_TITLE in html and SHARES_TITLE in html and "<h2>Send slots</h2>" in html
+    table = html.split("<h2>Send slots</h2>")[1].split("</table>")[0]
+    for channel in ("email", "sms", "letter"):
+        for slot in ("08:00-11:00", "11:00-14:00", "14:00-17:00", "17:00-21:00"):
+            assert f"<td>{channel}</td><td>{slot}</td>" in table
+    baseline = demo[1].read_text(encoding="utf-8")  # without send slots: no slot panels
+    assert POSTERIOR_TITLE not in baseline and SHARES_TITLE not in baseline
 
 
 def _free_port() -> int:
@@ -171,6 +197,16 @@ def test_dashboard_renders_in_chromium(server: str, demo: tuple[Path, Path, str]
         ARTIFACTS / "dashboard.png",
         charts=7,
         titles=("Recovery curve", "Allocation per touch"),
+    )
+
+
+@pytest.mark.real_clock  # Chromium under libfaketime times out loading any page
+def test_slot_panels_render_in_chromium(send_time_demo: Path) -> None:
+    _browse(
+        send_time_demo.resolve().as_uri(),
+        ARTIFACTS / "dashboard-slots.png",
+        charts=9,
+        titles=(POSTERIOR_TITLE, SHARES_TITLE),
     )
 
 

@@ -271,3 +271,22 @@ def test_a_no_send_with_slots_gives_the_reasons_of_the_first_window(api: Api) ->
     assert out["send"] is False, out
     assert {r["code"] for r in out["reasons"]} >= {"frequency_cap"}
     assert out["next_allowed_at"] is not None
+
+
+def test_the_audit_gives_the_reasons_at_the_send_time(api: Api) -> None:
+    # decided at 22:00 (quiet hours), sent tomorrow at 08:00: a voice call already due then
+    # fills the voice cap, so the audit names the cap (at send_at), not the quiet hours
+    caps = [{"channel": "voice", "max": 1, "days": 1}]
+    setup_campaign(api, send_slots=["08:00-11:00"], caps=caps)
+    call = debtor("d-1", at=iso(local(DAY, 22)), channels=["voice"])
+    first = api.post("/v1/campaigns/loans/decisions", "sender", call).json()
+    assert first["arm"] == "firm:voice" and _sent_at(first) == local(DAY + timedelta(days=1), 8)
+    later = debtor("d-1", at=iso(local(DAY, 22, 5)))
+    out = api.post("/v1/campaigns/loans/decisions", "sender", later).json()
+    assert out["send"] is True and out["channel"] != "voice", out
+    record = api.get(f"/v1/decisions/{out['decision_id']}", "analyst").json()
+    voice = next(a for a in record["arms"] if a["arm"] == "firm:voice")
+    assert voice["eligible"] is False
+    assert [r["code"] for r in voice["excluded_by"]] == ["frequency_cap"], voice
+    chosen = next(a for a in record["arms"] if a["chosen"])
+    assert chosen["eligible"] and chosen["excluded_by"] == []
