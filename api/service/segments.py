@@ -1,4 +1,5 @@
-"""Segment keys from debtor attributes: ``segment_by`` in order, numbers into ``buckets``."""
+"""Segment keys from debtor attributes: ``segment_by`` in order, numbers into ``buckets`` (how
+parts and bucket labels are written, and which parts are history: ``bandit.segment_keys``)."""
 
 from __future__ import annotations
 
