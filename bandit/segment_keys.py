@@ -2,7 +2,7 @@
 
 The service builds a key from ``segment_by`` in order (``api/service/segments.py``), numbers
 into bucket labels; the simulator builds the same keys for a population's segment x history
-cells (``simulations/population.py``). A key's **step** is its history part (the parts named
+cells (``simulations/history_cells.py``). A key's **step** is its history part (the parts named
 by ``bandit.sequence.HISTORY_ATTRIBUTES``): ``touch=3|last_outcome=none`` of
 ``risk=low|touch=3|last_outcome=none``. The pooled prior's second level groups segments by
 their step (``bandit.priors.step_priors``).
