@@ -3,7 +3,9 @@
 The service (``api/service/evidence.py``, counts read from the store), the simulator
 (``simulations/agents.py``, counts kept in arrays) and the replay walk all build the state a
 policy sees with ``build``, so what they feed the policies cannot drift apart. Pure: counts,
-their ages and the campaign's settings in; no clock, no I/O.
+their ages, the segments' keys and the campaign's settings in; no clock, no I/O. The keys
+give the pooled prior its second level: a segment whose key has a step of the sequence and
+debtor attributes borrows its step's pooled rate (``bandit.priors.step_priors``).
 
 Shapes: S segments, K arms, O outcomes, A pending age buckets (days), C channels, W the
 longest window in days.
@@ -23,7 +25,8 @@ from bandit.objectives import Objective
 from bandit.outcomes import OUTCOMES, tracked
 from bandit.policies import PolicyState
 from bandit.posterior import Posterior, posterior
-from bandit.priors import Prior, flat_prior, pooled_prior
+from bandit.priors import PooledPriors, Prior, flat_prior, step_priors
+from bandit.segment_keys import steps_of
 from bandit.stats import ArmStats, BoolArray, FloatArray, effective_trials
 
 Delays = Literal["channel", "pooled", "naive"]
@@ -100,25 +103,35 @@ class Counts:
     ``elapsed`` (A,): days since the decisions of each pending age bucket were made;
     ``pool``: the campaign's statistics over every segment, for the pooled prior (None:
     ``stats`` holds every segment); ``delays``: the per-channel delay counts (None when the
-    delay model is naive or given).
+    delay model is naive or given); ``keys``: the segment key of each row of ``stats`` and
+    ``pool_keys`` of each row of ``pool`` (None: no keys, so no second pooling level).
     """
 
     stats: ArmStats
     elapsed: FloatArray
     pool: ArmStats | None = None
     delays: DelayCounts | None = None
+    keys: Sequence[str] | None = None
+    pool_keys: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        for rows, keys in ((self.stats, self.keys), (self.pool, self.pool_keys)):
+            if rows is not None and keys is not None and len(keys) != rows.shape[0]:
+                raise ValueError(f"{len(keys)} keys for {rows.shape[0]} segments")
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """The statistics, the delay models per channel, the prior, the posterior (arms' delays
-    applied) and the state a policy decides from."""
+    """The statistics, the delay models per channel, the campaign's pooled ``priors``, the
+    ``prior`` the segments got from them, the posterior (arms' delays applied) and the state
+    a policy decides from."""
 
     stats: ArmStats
     delays: ChannelDelays
     prior: Prior
     posterior: Posterior
     state: PolicyState
+    priors: PooledPriors
 
 
 def elapsed_days(day_fraction: float, ages: int) -> FloatArray:
@@ -151,6 +164,23 @@ def arm_delays(model: ChannelDelays, channels: Sequence[str], learning: Learning
     return model.for_arms(channels) if learning.delays == "channel" else model.pooled
 
 
+def campaign_priors(
+    pool: ArmStats,
+    delays: DelayModel,
+    channels: Sequence[str],
+    learning: Learning,
+    elapsed: FloatArray,
+    keys: Sequence[str] | None = None,
+) -> PooledPriors:
+    """The priors segments start from: pooled over the campaign's segments ``pool``, pending
+    decisions counted as partial (and discounted) trials as in the posterior, with a second
+    level per step when the pool's ``keys`` have steps; or flat."""
+    if not learning.pooled:
+        return PooledPriors(flat_prior(channels))
+    trials = effective_trials(pool, delays.arrived(elapsed), learning.half_life)
+    return step_priors(pool.successes, trials, channels, steps_of(keys))
+
+
 def campaign_prior(
     pool: ArmStats,
     delays: DelayModel,
@@ -158,12 +188,8 @@ def campaign_prior(
     learning: Learning,
     elapsed: FloatArray,
 ) -> Prior:
-    """The prior every segment starts from: pooled over the campaign's segments ``pool``,
-    pending decisions counted as partial (and discounted) trials as in the posterior; or flat."""
-    if not learning.pooled:
-        return flat_prior(channels)
-    trials = effective_trials(pool, delays.arrived(elapsed), learning.half_life)
-    return pooled_prior(pool.successes, trials, channels)
+    """The one-level prior every segment starts from (``campaign_priors`` without keys)."""
+    return campaign_priors(pool, delays, channels, learning, elapsed).campaign
 
 
 def build(
@@ -173,20 +199,25 @@ def build(
     objective: Objective,
     *,
     delays: ChannelDelays | None = None,
-    prior: Prior | None = None,
+    prior: PooledPriors | Prior | None = None,
     truth: FloatArray | None = None,
 ) -> Evidence:
     """Counts in, policy state out: the delay model (unless given: the service keeps it for a
-    while), the prior (unless given), then the posterior of ``counts.stats`` and its state.
-    ``truth`` (S, K) is the true objective, for the simulator's oracle only."""
+    while), the pooled priors (unless given) and each segment's prior from them by its key's
+    step (a given ``Prior`` is used as it is), then the posterior of ``counts.stats`` and its
+    state. ``truth`` (S, K) is the true objective, for the simulator's oracle only."""
     model = delays if delays is not None else delay_model(counts.delays, counts.elapsed, learning)
     curves = arm_delays(model, arms.channels, learning)
     if prior is None:
-        pool = counts.stats if counts.pool is None else counts.pool
-        prior = campaign_prior(pool, curves, arms.channels, learning, counts.elapsed)
+        pool, keys = (
+            (counts.stats, counts.keys) if counts.pool is None else (counts.pool, counts.pool_keys)
+        )
+        prior = campaign_priors(pool, curves, arms.channels, learning, counts.elapsed, keys)
+    priors = prior if isinstance(prior, PooledPriors) else PooledPriors(prior)
+    used = priors.of(steps_of(counts.keys)) if isinstance(prior, PooledPriors) else prior
     post = posterior(
         counts.stats,
-        prior,
+        used,
         curves,
         elapsed=counts.elapsed,
         half_life_days=learning.half_life,
@@ -194,4 +225,4 @@ def build(
         tracked=arms.tracked,
     )
     state = PolicyState(post, objective, counts.stats.sends, truth)
-    return Evidence(counts.stats, model, prior, post, state)
+    return Evidence(counts.stats, model, used, post, state, priors)

@@ -71,7 +71,8 @@ def posterior(
     cost: FloatArray | None = None,
     tracked: BoolArray | None = None,
 ) -> Posterior:
-    """Combine evidence, prior and delay model: Beta(a0 + S, b0 + max(N_eff - S, 0)).
+    """Combine evidence, prior and delay model: Beta(a0 + S, b0 + max(N_eff - S, 0)), the
+    prior (a0, b0) the same for every segment or each segment's own.
 
     ``delays`` has one curve per outcome for all arms, or one per arm (e.g.
     ``ChannelDelays.for_arms``: each arm its channel's curve).
@@ -79,16 +80,18 @@ def posterior(
     ``elapsed`` (A,) is the time since the decisions of each pending bucket were made
     (default: the middle of each day bucket, a + 0.5).
     """
-    _segments, arms, ages = stats.shape
-    if prior.alpha.shape != (arms, len(OUTCOMES)):
+    segments, arms, ages = stats.shape
+    if prior.alpha.shape not in ((arms, len(OUTCOMES)), (segments, arms, len(OUTCOMES))):
         raise ValueError(
-            f"prior must be per (arm, outcome) {(arms, len(OUTCOMES))}, got {prior.alpha.shape}"
+            f"prior must be per (arm, outcome) {(arms, len(OUTCOMES))} or per (segment, arm, "
+            f"outcome) {(segments, arms, len(OUTCOMES))}, got {prior.alpha.shape}"
         )
     e = np.asarray(np.arange(ages) + 0.5 if elapsed is None else elapsed, dtype=np.float64)
     trials = effective_trials(stats, delays.arrived(e), half_life_days)
     successes = stats.successes
-    alpha = prior.alpha[None] + successes
-    beta = prior.beta[None] + np.maximum(trials - successes, 0.0)
+    per_segment = prior.alpha.ndim == 3  # a second pooling level: each segment its own
+    alpha = (prior.alpha if per_segment else prior.alpha[None]) + successes
+    beta = (prior.beta if per_segment else prior.beta[None]) + np.maximum(trials - successes, 0.0)
     mean, sd = amount_posterior(stats)
     return Posterior(
         alpha=alpha,

@@ -3,12 +3,17 @@
 A (segment, arm) borrows the campaign-wide rate of its arm; a new arm borrows its channel's
 rate; a channel with no data at all starts from a typical rate for that channel. Rates near
 2% make Beta(1, 1) ("probably near 50%") absurd, so every prior is centred on a rate.
+
+Second level (``step_priors``): when segment keys carry a step of the sequence as well as
+debtor attributes (``risk=low|touch=3|last_outcome=none``), a segment borrows its step's
+pooled rate (``touch=3|last_outcome=none`` over every debtor group), which borrows the
+campaign's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,7 +51,8 @@ class PriorSettings:
 
 @dataclass(frozen=True)
 class Prior:
-    """Beta prior per (arm, outcome): ``alpha`` and ``beta`` (K, O)."""
+    """Beta prior per (arm, outcome), ``alpha`` and ``beta`` (K, O), the same for every
+    segment; or per (segment, arm, outcome), (S, K, O)."""
 
     alpha: FloatArray
     beta: FloatArray
@@ -124,13 +130,83 @@ def pooled_prior(
     return Prior(weight * rate, weight * (1.0 - rate))
 
 
+@dataclass(frozen=True)
+class PooledPriors:
+    """A campaign's pooled priors: its arms' ``campaign`` prior (K, O) and, at the second
+    level, each step's (the history part of a segment key -> Prior (K, O)); none without
+    steps."""
+
+    campaign: Prior
+    steps: Mapping[str, Prior] = field(default_factory=dict)
+
+    def level(self, step: str | None) -> str | None:
+        """The step whose prior a segment of this step borrows; None: the campaign's (no
+        step, or a step without evidence)."""
+        return step if step is not None and step in self.steps else None
+
+    def of(self, steps: Sequence[str | None] | None) -> Prior:
+        """The prior of segments of these steps: the campaign's (K, O) when none borrows from
+        a step (exactly the one-level prior), else one per segment (S, K, O)."""
+        levels = [self.level(s) for s in steps or ()]
+        if not any(levels):
+            return self.campaign
+        chosen = [self.campaign if s is None else self.steps[s] for s in levels]
+        return Prior(np.stack([p.alpha for p in chosen]), np.stack([p.beta for p in chosen]))
+
+
+def step_priors(
+    successes: FloatArray,
+    trials: FloatArray,
+    channels: Sequence[str],
+    steps: Sequence[str | None] | None,
+    settings: PriorSettings | None = None,
+) -> PooledPriors:
+    """Two-level empirical-Bayes priors from all segments' evidence (S, K, O), segment s in
+    step ``steps[s]`` (None: in none).
+
+    Campaign level as ``pooled_prior`` (rate p_k, weight m). A step g's rate is shrunk toward
+    the campaign's: p_gk = (S_gk + M p_k) / (N_gk + M), M the ``pooled_weight`` of the steps'
+    totals around the campaign; a segment of step g gets Beta(m_g p_gk, m_g (1 - p_gk)), m_g
+    the ``pooled_weight`` of the step's segments around their step (the campaign's m where
+    fewer than two of them have trials). A step without trials of an arm keeps the campaign's
+    prior for it (a new arm: its channel's rate).
+    """
+    settings = settings or PriorSettings()
+    campaign = pooled_prior(successes, trials, channels, settings)
+    labels = sorted({s for s in steps or () if s is not None})
+    if not labels:
+        return PooledPriors(campaign)
+    assert steps is not None
+    if len(steps) != successes.shape[0]:
+        raise ValueError(f"steps must name one step per segment ({successes.shape[0]})")
+    members = [np.array([s == label for s in steps]) for label in labels]
+    step_successes = np.stack([successes[m].sum(axis=0) for m in members])
+    step_trials = np.stack([trials[m].sum(axis=0) for m in members])
+    between = pooled_weight(step_successes, step_trials, settings)  # M: how much a step borrows
+    weight = campaign.alpha + campaign.beta
+    mean = campaign.mean
+    out = {}
+    for label, m, s_g, n_g in zip(labels, members, step_successes, step_trials, strict=True):
+        rate = np.clip((s_g + between * mean) / (n_g + between), 1e-6, 1 - 1e-6)
+        measured = (trials[m] > 0).sum(axis=0) >= 2
+        within = np.where(measured, pooled_weight(successes[m], trials[m], settings), weight)
+        seen = n_g > 0
+        out[label] = Prior(
+            np.where(seen, within * rate, campaign.alpha),
+            np.where(seen, within * (1.0 - rate), campaign.beta),
+        )
+    return PooledPriors(campaign, out)
+
+
 __all__ = [
     "OUTCOMES",
     "TYPICAL_RATES",
+    "PooledPriors",
     "Prior",
     "PriorSettings",
     "flat_prior",
     "pooled_prior",
     "pooled_weight",
+    "step_priors",
     "typical_rates",
 ]

@@ -1,79 +1,58 @@
-"""Does a second pooling level help a campaign that learns per step? (issue 14, item 4)
+"""Does the second pooling level help a campaign that learns per step? (issue 14, item 4)
 
-The service's prior is one level: each segment (e.g. ``risk=low|touch=3|last_outcome=none``)
-borrows from its arm's campaign-wide rate. This experiment swaps, in the simulator only, the
-evidence pipeline's prior for a two-level one and runs the built-in scenario `sequence`
-(20 repetitions; thompson, thompson-flat and the oracle, as in bench_learning.py):
+The service's pooled prior has two levels (``bandit.priors.step_priors``): a segment such as
+``risk=low|touch=3|last_outcome=none`` borrows its step's pooled rate (``touch=3|
+last_outcome=none`` over every risk), which borrows its arm's campaign-wide rate. This
+benchmark runs the built-in scenario `sequence` (20 repetitions; thompson, thompson-flat and
+the oracle, as in bench_learning.py) with the evidence pipeline's grouping of segments swapped,
+in the simulator only:
 
-- ``none``: today's prior (one level);
+- ``none``: one level, every segment borrows the campaign's rate (the service before);
 - ``segment``: a segment borrows from "the segment without its history part" (risk=low over
-  all its touches and outcomes), which borrows from the campaign (the issue's proposal);
-- ``step``: a segment borrows from "its step without the debtor part" (touch=3|
-  last_outcome=none over all risks), which borrows from the campaign.
+  all its touches and outcomes), which borrows from the campaign (the rejected alternative);
+- ``step``: the service's own two levels (nothing swapped).
 
-Each level's weight is the beta-binomial method-of-moments weight of ``bandit.priors``
-(``pooled_weight``) over the spread of its members around it. Printed per seed and level:
-recovery rates, the recovery ratio thompson / thompson-flat, the regret ratio, and
-thompson / oracle. Nothing here changes the service; it measures whether it should.
+Every level's weight is the beta-binomial method-of-moments weight of ``bandit.priors``. Printed
+per seed and level: recovery rates, the recovery ratio thompson / thompson-flat, the regret
+ratio, and thompson / oracle.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bandit.priors import Prior, PriorSettings, pooled_weight
-from bandit.stats import ArmStats, effective_trials
-from simulations import load_scenario, simulate
-from simulations.population import history_cells
+from bandit.segment_keys import SEPARATOR, step_of, steps_of
+from bandit.sequence import HISTORY_ATTRIBUTES
+from simulations import simulate
 
-# the modules (``bandit`` re-exports functions of the same names); the evidence module is patched
+# the module (``bandit`` re-exports functions of the same names): its ``steps_of`` is swapped
 EVIDENCE = importlib.import_module("bandit.evidence")
-POSTERIOR = importlib.import_module("bandit.posterior")
-ONE_LEVEL_PRIOR = EVIDENCE.campaign_prior
-ONE_PRIOR_POSTERIOR = POSTERIOR.posterior
+Grouping = Callable[[Sequence[str] | None], list[str | None] | None]
 
 
-def per_row_posterior(stats: ArmStats, prior: Prior, delays: Any, **kw: Any) -> Any:
-    """The posterior with a prior per (segment, arm, outcome) as well as per (arm, outcome)."""
-    if prior.alpha.ndim == 2:
-        return ONE_PRIOR_POSTERIOR(stats, prior, delays, **kw)
-    ones = np.ones(prior.alpha.shape[1:])
-    post = ONE_PRIOR_POSTERIOR(stats, Prior(ones, ones), delays, **kw)
-    post.alpha[...] += prior.alpha - 1.0
-    post.beta[...] += prior.beta - 1.0
-    return post
+def debtor_part(keys: Sequence[str] | None) -> list[str | None] | None:
+    """Each key's part without its history attributes (where it has a step), as its group."""
+    if keys is None:
+        return None
+    return [
+        SEPARATOR.join(
+            p for p in k.split(SEPARATOR) if p.split("=", 1)[0] not in HISTORY_ATTRIBUTES
+        )
+        if step_of(k) is not None
+        else None
+        for k in keys
+    ]
 
 
-def two_level(mode: str, cells: int) -> Any:
-    """The evidence pipeline's ``campaign_prior`` with a second level grouped by ``mode``."""
+def one_level(keys: Sequence[str] | None) -> list[str | None] | None:
+    return None
 
-    def prior(pool: ArmStats, delays: Any, channels: Any, learning: Any, elapsed: Any) -> Prior:
-        base = ONE_LEVEL_PRIOR(pool, delays, channels, learning, elapsed)
-        rows = pool.successes.shape[0]
-        if mode == "none" or not learning.pooled or cells == 1 or rows % cells:
-            return base
-        trials = effective_trials(pool, delays.arrived(elapsed), learning.half_life)
-        successes = pool.successes
-        index = np.arange(rows)
-        group = index // cells if mode == "segment" else index % cells
-        groups = int(group.max()) + 1
-        settings = PriorSettings()
-        g_succ = np.stack([successes[group == g].sum(axis=0) for g in range(groups)])
-        g_trials = np.stack([trials[group == g].sum(axis=0) for g in range(groups)])
-        upper = pooled_weight(g_succ, g_trials, settings)  # how much a group borrows
-        g_rate = (g_succ + upper * base.mean) / (g_trials + upper)
-        alpha, beta = np.empty_like(successes), np.empty_like(successes)
-        for g in range(groups):
-            weight = pooled_weight(successes[group == g], trials[group == g], settings)
-            rate = np.clip(g_rate[g], 1e-6, 1 - 1e-6)
-            alpha[group == g], beta[group == g] = weight * rate, weight * (1 - rate)
-        return Prior(alpha, beta)
 
-    return prior
+LEVELS: dict[str, Grouping] = {"none": one_level, "segment": debtor_part, "step": steps_of}
 
 
 def main() -> None:
@@ -82,12 +61,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="2024,1,7")
     parser.add_argument("--levels", default="none,segment,step")
     args = parser.parse_args()
-    cells, _ = history_cells(load_scenario("sequence"), "thompson")
-    EVIDENCE.posterior = per_row_posterior
-    print(f"sequence, {args.reps} reps; thompson learns per (risk, history cell): {cells} cells")
+    print(f"sequence, {args.reps} reps; thompson learns per (risk, history cell)")
     for seed in (int(s) for s in args.seeds.split(",")):
         for mode in args.levels.split(","):
-            EVIDENCE.campaign_prior = two_level(mode, cells)
+            EVIDENCE.steps_of = LEVELS[mode]
             result = simulate("sequence", ["thompson", "thompson-flat", "oracle"], args.reps, seed)
             rec = {
                 name: run.population["recovered"] / np.maximum(run.population["entered"], 1)
@@ -101,6 +78,7 @@ def main() -> None:
                 f"flat {f:.4f} oracle {o:.4f}; thompson/flat {t / f:.3f}, regret ratio "
                 f"{regret['thompson'] / regret['thompson-flat']:.3f}, thompson/oracle {t / o:.3f}"
             )
+    EVIDENCE.steps_of = steps_of
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ with ``bandit.evidence.build``, the very function the service builds its state w
 model per channel, or pooled, or naive -> pooled or flat prior -> posterior), then decides
 every repetition's debtors with one ``decide_batch``. Observed delays are kept per
 (repetition, channel), so each arm's pending decisions count with its channel's delay curve.
+The rows' segment keys go with the counts, so a population's (segment, history cell) rows
+borrow their step's pooled rate as the service's segments do.
 """
 
 from __future__ import annotations
@@ -117,9 +119,20 @@ def _concat(parts: list[Posterior]) -> Posterior:
 class Agent:
     """One policy's learning state for all repetitions; see the module docstring."""
 
-    def __init__(self, spec: PolicySpec, env: Environment, reps: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        spec: PolicySpec,
+        env: Environment,
+        reps: int,
+        rng: np.random.Generator,
+        *,
+        steps: bool = True,
+    ):
+        """``steps``: the rows' keys go with the counts, so the prior pools per step of the
+        sequence where the keys have one (the service's slot prior does not)."""
         segments, arms = env.shape
         self.spec, self.env, self.reps, self.rng = spec, env, reps, rng
+        self.keys = tuple(env.keys) if steps and len(env.keys) == segments else None
         self.windows = env.windows
         self.width = max(self.windows)
         rows, o = reps * segments, len(OUTCOMES)
@@ -199,7 +212,7 @@ class Agent:
             self.of_channel.T @ pending.sum(axis=0),
             self.closed_total[rep],
         )
-        return Counts(stats, self.elapsed, delays=delays)
+        return Counts(stats, self.elapsed, delays=delays, keys=self.keys)
 
     def posterior(self, reps: int | None = None) -> Posterior:
         """The service's posterior per repetition, stacked; (R * S) rows (the first ``reps``)."""

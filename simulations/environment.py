@@ -98,7 +98,9 @@ class Outcome:
 class Environment:
     """The truth of a scenario: ``rates`` (S, K, O), ``amount`` (S, K) mean paid amount,
     ``cost`` (K,), ``tracked`` (K, O), consent ``pattern_mask`` (P, K) and ``pattern_prob``
-    (S, P), ``delay_cdf`` (O, K, W), ``drift`` as (day, segment mask (S,), arm, factor)."""
+    (S, P), ``delay_cdf`` (O, K, W), ``drift`` as (day, segment mask (S,), arm, factor);
+    ``row_keys`` the segment key of each row when the rows are not the scenario's segments
+    (a population's segment x history cells, as the service would key them)."""
 
     scenario: Scenario
     rates: FloatArray
@@ -111,6 +113,7 @@ class Environment:
     drift: tuple[tuple[int, BoolArray, int, float], ...]
     objective: Objective
     windows: tuple[int, int, int]
+    row_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> Environment:
@@ -151,6 +154,11 @@ class Environment:
             objective=sc.campaign.parsed_objective,
             windows=windows,
         )
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The segment key of each row."""
+        return self.row_keys or tuple(self.scenario.segment_keys)
 
     @property
     def shape(self) -> tuple[int, int]:

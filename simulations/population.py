@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from bandit import segment_keys
 from bandit.channels import ALL_CHANNELS
 from bandit.guardrails import Guardrail
 from bandit.outcomes import CLICK, OPEN, OUTCOMES, PAY
@@ -24,37 +25,15 @@ from bandit.sequence import OUTCOME_LEVELS, condition_mask
 from bandit.stats import BoolArray, FloatArray, IntArray
 from simulations.environment import Debtors, Environment, Outcome
 from simulations.guardrails import ArmGuards
+from simulations.history_cells import cell_keys, history_cells, row_keys
 from simulations.results import DAILY_FIELDS, PolicyRun
-from simulations.scenario import Scenario, rate_for
+from simulations.scenario import rate_for
 from simulations.slot_world import agent_for
 
 NEVER = np.iinfo(np.int64).max // 4  # "no such day"
 POPULATION_FIELDS: tuple[str, ...] = ("entered", "recovered", "recovered_amount", "contacts")
 POPULATION_FIELDS += ("opt_outs", "guardrail_pauses")
 Progress = Callable[[str, int, int], None]
-
-
-def history_cells(
-    sc: Scenario, policy: str
-) -> tuple[int, Callable[[IntArray, IntArray], IntArray]]:
-    """(H, cell): the policy's history cells per segment and the cell of (touch, last outcome
-    level). The oracle sees every touch x outcome, ``thompson-flat`` none, the others the
-    campaign's ``segment_by``."""
-    assert sc.population is not None
-    touches = sc.population.max_touches
-    if policy == "oracle":
-        return touches * 3, lambda touch, level: (touch - 1) * 3 + level
-    by = () if policy == "thompson-flat" else tuple(sc.campaign.segment_by)
-    edges = np.asarray(sc.campaign.buckets.get("touch", range(1, touches + 1)))
-    n_touch = len(edges) if "touch" in by else 1
-    n_level = 3 if "last_outcome" in by else 1
-
-    def cell(touch: IntArray, level: IntArray) -> IntArray:
-        t = np.searchsorted(edges, touch, side="right") - 1 if n_touch > 1 else 0 * touch
-        lv = level if n_level > 1 else 0 * level
-        return np.asarray(t * n_level + lv, dtype=np.int64)
-
-    return n_touch * n_level, cell
 
 
 def _objective_value(env: Environment, rates: FloatArray, amount: FloatArray) -> FloatArray:
@@ -99,10 +78,7 @@ class World:
         self.channel_names = tuple(dict.fromkeys(channels))
         self.arm_channel = np.array([self.channel_names.index(c) for c in channels])
         self.conditions = [a.when for a in sc.arms]
-        self.attributes = [
-            dict(part.split("=", 1) for part in key.split("|") if "=" in part)
-            for key in sc.segment_keys
-        ]
+        self.attributes = [segment_keys.attributes(key) for key in sc.segment_keys]
 
     def cap_mask(self, day: int, sent_day: IntArray, sent_channel: IntArray) -> BoolArray:
         """(n, K) arms whose channel's caps allow a send today, from each debtor's contact
@@ -126,9 +102,10 @@ class World:
         factor = self.touch[:, touch].T * self.after[:, level].T  # (n, K)
         return np.asarray(np.minimum(self.env.rates[segment] * factor[:, :, None], 1.0))
 
-    def view(self, cells: int, exact: bool) -> Environment:
-        """The environment the agent sees: one row per (segment, history cell); exact rates for
-        the oracle (cells = touch x outcome level)."""
+    def view(self, cells: int, exact: bool, keys: list[str]) -> Environment:
+        """The environment the agent sees: one row per (segment, history cell), keyed by the
+        segment and the cell's ``keys``; exact rates for the oracle (cells = touch x outcome
+        level)."""
         env = self.env
         rates = np.repeat(env.rates, cells, axis=0)
         if exact:
@@ -140,6 +117,7 @@ class World:
             rates=rates,
             amount=np.repeat(env.amount, cells, axis=0),
             pattern_prob=np.repeat(env.pattern_prob, cells, axis=0),
+            row_keys=row_keys(env.scenario.segment_keys, keys),
         )
 
     def condition_masks(
@@ -199,7 +177,7 @@ def run_population(
     days, (segments, arms) = sc.days, env.shape
     n = pop.new_per_day * days
     cells, cell_of = history_cells(sc, name)
-    view = world.view(cells, exact=name == "oracle")
+    view = world.view(cells, exact=name == "oracle", keys=cell_keys(sc, name))
     rows = segments * cells
     arrivals = np.random.default_rng([seed, 0])
     share = np.array([s.share for s in sc.segments])

@@ -97,8 +97,9 @@ def stationary_target(policy: str, log: DecisionLog) -> Target:
 def thompson_walk(
     log: DecisionLog, rng: np.random.Generator, config: DecisionConfig | None = None
 ) -> tuple[Target, IntArray]:
-    """Walk the log a day at a time with the service's Thompson policy (pooled prior, all logged
-    arms eligible, outcomes final); returns its probabilities per row and the accepted rows."""
+    """Walk the log a day at a time with the service's Thompson policy (pooled prior, per step
+    where the log's segment keys have one; all logged arms eligible, outcomes final); returns
+    its probabilities per row and the accepted rows."""
     reward = log.paid if log.paid is not None else log.reward
     if not np.all((reward == 0) | (reward == 1)):
         raise ValueError(
@@ -122,7 +123,8 @@ def thompson_walk(
     facts = Arms(tuple(channels), np.zeros(arms), np.ones((arms, len(OUTCOMES)), bool))
     for start, end in zip(starts, ends, strict=True):
         stats = ArmStats(successes, trials, no_pending, trials)
-        state = build(Counts(stats, np.zeros(1)), facts, learning, Objective()).state
+        counts = Counts(stats, np.zeros(1), keys=log.segments)
+        state = build(counts, facts, learning, Objective()).state
         seg = log.segment[start:end]
         today = np.unique(seg)
         decision = decide_batch(

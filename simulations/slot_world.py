@@ -173,7 +173,8 @@ class SlotAgent:
         self.rng = rng
         self.factored = name == "thompson"
         self.arms = Agent(policy_spec("thompson", self.views.arm), self.views.arm, reps, rng)
-        self.slots = Agent(policy_spec("thompson", self.views.slot), self.views.slot, reps, rng)
+        slot_spec = policy_spec("thompson", self.views.slot)
+        self.slots = Agent(slot_spec, self.views.slot, reps, rng, steps=False)  # as the service
         # learns=False: the runner's final pay posterior is per crossed arm, this one per arm
         self.spec: PolicySpec = replace(self.arms.spec, name=name, learns=False)
         self.floor = world.scenario.campaign.exploration_floor

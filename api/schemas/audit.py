@@ -110,8 +110,9 @@ class AuditArm(BaseModel):
 
 
 class SnapshotArm(BaseModel):
-    """An eligible arm in the posterior snapshot; ``alpha``/``beta`` for a single-outcome
-    objective only."""
+    """An eligible arm in the posterior snapshot; ``alpha``/``beta`` (the posterior) and
+    ``prior_alpha``/``prior_beta`` (the prior it started from) for a single-outcome objective
+    only."""
 
     model_config = SENT
     allocation: float
@@ -119,6 +120,8 @@ class SnapshotArm(BaseModel):
     mean: float
     alpha: float | None = None
     beta: float | None = None
+    prior_alpha: float | None = None
+    prior_beta: float | None = None
 
 
 class PosteriorSnapshot(BaseModel):
@@ -128,6 +131,11 @@ class PosteriorSnapshot(BaseModel):
     policy: str
     objective: str
     segment_id: int
+    prior_step: str | None = Field(
+        default=None,
+        description="the step of the sequence (the history part of the segment key) whose "
+        "pooled rate the segment's prior borrowed; null: the campaign-wide rate of each arm",
+    )
     arms: dict[str, SnapshotArm]
 
 

@@ -132,7 +132,9 @@ def run(
             out = draw_one(reused.settled, groups, rng)
         return PolicyPass(out, None, {0: reused.snapshot_id}, key)
     at = max(p.times[i] for i in rows)
-    ev = evidence.load(session, p.cfg, p.arms, involved, at, ctx.cache)
+    key_of = {sid: key for key, sid in p.segment_ids.items()}
+    segments = {sid: key_of[sid] for sid in involved}
+    ev = evidence.load(session, p.cfg, p.arms, segments, at, ctx.cache)
     config = decision_config(p.cfg, p.arms)
     with ctx.generator() as rng:
         out = decide_batch(
@@ -149,7 +151,7 @@ def snapshot(
     row: int,
     at: datetime,
 ) -> Snapshot:
-    post = ev.posterior
+    post, prior = ev.posterior, ev.prior_of(row)
     outcome = p.cfg.objective.single_outcome
     arms: dict[str, Any] = {}
     for j in np.flatnonzero(mask):
@@ -160,12 +162,15 @@ def snapshot(
         if outcome is not None:
             entry["alpha"] = float(post.alpha[row, j, outcome])
             entry["beta"] = float(post.beta[row, j, outcome])
+            entry["prior_alpha"] = float(prior.alpha[j, outcome])
+            entry["prior_beta"] = float(prior.beta[j, outcome])
         entry["mean"] = evidence_mean(ev, row, int(j))
         arms[p.arms[j].key] = entry
     data = {
         "policy": p.cfg.settings.policy,
         "objective": str(p.cfg.settings.objective),
         "segment_id": ev.segment_ids[row],
+        "prior_step": ev.steps[row],
         "arms": arms,
     }
     return Snapshot(id=uuid.uuid4().hex, campaign_id=p.cfg.id, created_at=at, data=data)

@@ -81,11 +81,12 @@ def arms(session: Session, ctx: ServiceContext, campaign_key: str, segment: str 
     known = catalog.all_segments(session, campaign_id=cfg.id)
     if segment is not None and segment not in known:
         raise not_found("segment", segment)
-    ids = [known[segment]] if segment is not None else list(known.values())
+    asked = {known[k]: k for k in ([segment] if segment is not None else known)}  # id -> key
+    ids = list(asked)
     objective = cfg.settings.objective if isinstance(cfg.settings.objective, str) else "weighted"
     if not infos:
         return ArmsOut(segment=segment, objective=objective, arms=[])
-    ev = evidence.load(session, cfg, infos, ids, now, ctx.cache)
+    ev = evidence.load(session, cfg, infos, asked, now, ctx.cache)
     rows = statistics.stat_rows(session, campaign_id=cfg.id, segment_ids=ids) if ids else []
     if segment is None:
         stats = _pooled(ev.stats) if ids else ArmStats.empty(1, len(infos), cfg.longest_window)

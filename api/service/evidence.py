@@ -3,8 +3,10 @@ model, pooled prior, posterior and policy state from them (as it does for the si
 
 The cost is bounded by (segments in the request) x (arms) x (longest window), never by the
 number of past decisions. Each arm's pending decisions are weighed with its channel's delay
-model. The campaign-wide pooled prior and delay models change slowly and are cached for at
-most ``evidence_cache_seconds`` (the documented bound on staleness).
+model. The campaign-wide pooled priors (the campaign's and, for segment keys with a step of
+the sequence and debtor attributes, each step's) and delay models change slowly and are
+cached for at most ``evidence_cache_seconds`` (the documented bound on staleness); each
+decision's segments take their prior from them by their keys.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from bandit.evidence import Arms, Counts, DelayCounts, Learning
 from bandit.outcomes import OUTCOMES
 from bandit.policies import PolicyState
 from bandit.posterior import Posterior
-from bandit.priors import Prior
+from bandit.priors import PooledPriors, Prior
+from bandit.segment_keys import step_of
 from bandit.stats import ArmStats, FloatArray, rescale, scaled_weight
-from templates_store import statistics
+from templates_store import catalog, statistics
 from templates_store.catalog import ArmInfo
 
 DAY = float(SECONDS_PER_DAY)
@@ -59,6 +62,10 @@ class Clock:
 
 @dataclass(frozen=True)
 class Evidence:
+    """``prior``: the one the segments' posteriors started from, (K, O) or per segment
+    (S, K, O); ``priors``: the campaign's pooled priors it came from; ``steps``: per segment,
+    the step whose pooled rate its prior borrows (None: the campaign's)."""
+
     arms: list[ArmInfo]
     segment_ids: list[int]
     stats: ArmStats
@@ -67,7 +74,15 @@ class Evidence:
     delays: ChannelDelays
     prior: Prior
     elapsed: FloatArray
+    priors: PooledPriors
+    steps: list[str | None]
     slot_rows: statistics.SlotRows | None = None  # the segments' send-slot rows, as read
+
+    def prior_of(self, row: int) -> Prior:
+        """The prior of one segment (K, O)."""
+        if self.prior.alpha.ndim == 2:
+            return self.prior
+        return Prior(self.prior.alpha[row], self.prior.beta[row])
 
 
 def elapsed_days(clock: Clock, ages: int) -> FloatArray:
@@ -147,15 +162,18 @@ def segment_reads(
 
 def campaign_stats(
     session: Session, cfg: CampaignConfig, arms: list[ArmInfo], clock: Clock
-) -> ArmStats:
-    """The statistics of every segment of the campaign (the pooled prior's evidence)."""
+) -> tuple[ArmStats, list[str]]:
+    """The statistics of every segment of the campaign (the pooled priors' evidence), and
+    their keys."""
     rows = statistics.stat_rows(session, campaign_id=cfg.id)
-    segment_index = {sid: i for i, sid in enumerate(sorted({r.segment_id for r in rows}))}
+    ids = sorted({r.segment_id for r in rows})
+    segment_index = {sid: i for i, sid in enumerate(ids)}
+    key_of = {sid: key for key, sid in catalog.all_segments(session, campaign_id=cfg.id).items()}
     arm_index = {a.arm_id: j for j, a in enumerate(arms)}
     days = statistics.day_rows(
         session, campaign_id=cfg.id, since_day=clock.today - cfg.longest_window + 1
     )
-    return arrays(rows, days, segment_index, arm_index, clock, cfg)
+    return arrays(rows, days, segment_index, arm_index, clock, cfg), [key_of[i] for i in ids]
 
 
 def delay_counts(session: Session, cfg: CampaignConfig, clock: Clock) -> DelayCounts:
@@ -204,22 +222,24 @@ def _sends_by_age(
     return by_age
 
 
-def campaign_prior(
+def campaign_priors(
     session: Session,
     cfg: CampaignConfig,
     arms: list[ArmInfo],
     clock: Clock,
     delays: ChannelDelays,
-) -> Prior:
-    """Empirical-Bayes prior pooled over every segment of the campaign."""
+) -> PooledPriors:
+    """Empirical-Bayes priors pooled over every segment of the campaign (and each step's)."""
     how = learning(cfg)
     channels = [a.channel for a in arms]
-    return bandit_evidence.campaign_prior(
-        campaign_stats(session, cfg, arms, clock),
+    pool, keys = campaign_stats(session, cfg, arms, clock)
+    return bandit_evidence.campaign_priors(
+        pool,
         bandit_evidence.arm_delays(delays, channels, how),
         channels,
         how,
         elapsed_days(clock, cfg.longest_window),
+        keys,
     )
 
 
@@ -227,28 +247,30 @@ def load(
     session: Session,
     cfg: CampaignConfig,
     arms: list[ArmInfo],
-    segment_ids: list[int],
+    segments: dict[int, str],
     now: datetime,
     cache: TtlCache,
 ) -> Evidence:
-    """Evidence and posterior for the given segments (rows in that order)."""
+    """Evidence and posterior for the given segments (id -> key; rows in that order)."""
     clock = Clock.at(now, cfg)
     arm_ids = tuple(a.arm_id for a in arms)
     delays: ChannelDelays = cache.get(
         ("delays", cfg.id, clock.today), lambda: delay_model(session, cfg, clock)
     )
-    prior: Prior = cache.get(
+    priors: PooledPriors = cache.get(
         ("prior", cfg.id, arm_ids, clock.today),
-        lambda: campaign_prior(session, cfg, arms, clock, delays),
+        lambda: campaign_priors(session, cfg, arms, clock, delays),
     )
+    segment_ids = list(segments)
     stats, slot_rows = segment_reads(session, cfg, arms, segment_ids, clock)
-    counts = Counts(stats, elapsed_days(clock, cfg.longest_window))
-    return replace(_evidence(cfg, arms, segment_ids, counts, delays, prior), slot_rows=slot_rows)
+    counts = Counts(stats, elapsed_days(clock, cfg.longest_window), keys=list(segments.values()))
+    return replace(_evidence(cfg, arms, segment_ids, counts, delays, priors), slot_rows=slot_rows)
 
 
 def rebuild(cfg: CampaignConfig, arms: list[ArmInfo], stats: ArmStats, like: Evidence) -> Evidence:
-    """Evidence for other statistics (e.g. the campaign-wide pool) with the same prior and delays."""
-    return _evidence(cfg, arms, [], Counts(stats, like.elapsed), like.delays, like.prior)
+    """Evidence for other statistics (e.g. the campaign-wide pool) with the same priors and
+    delays: the campaign's prior, as for a segment without a step."""
+    return _evidence(cfg, arms, [], Counts(stats, like.elapsed), like.delays, like.priors)
 
 
 def _evidence(
@@ -257,11 +279,21 @@ def _evidence(
     segment_ids: list[int],
     counts: Counts,
     delays: ChannelDelays,
-    prior: Prior,
+    priors: PooledPriors,
 ) -> Evidence:
     built = bandit_evidence.build(
-        counts, arm_facts(arms), learning(cfg), cfg.objective, delays=delays, prior=prior
+        counts, arm_facts(arms), learning(cfg), cfg.objective, delays=delays, prior=priors
     )
+    steps = [priors.level(step_of(k)) for k in counts.keys or ()]
     return Evidence(
-        arms, segment_ids, built.stats, built.posterior, built.state, delays, prior, counts.elapsed
+        arms,
+        segment_ids,
+        built.stats,
+        built.posterior,
+        built.state,
+        delays,
+        built.prior,
+        counts.elapsed,
+        priors,
+        steps,
     )

@@ -1,34 +1,18 @@
-"""Segment keys from debtor attributes: ``segment_by`` in order, numbers into ``buckets``."""
+"""Segment keys from debtor attributes: ``segment_by`` in order, numbers into ``buckets`` (how
+parts and bucket labels are written, and which parts are history: ``bandit.segment_keys``)."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Mapping
 
 from api.schemas import Attribute, CampaignCreate
+from bandit.segment_keys import bucket_label, join
 from bandit.sequence import HISTORY_ATTRIBUTES
 
 
 class SegmentError(ValueError):
     """The attributes cannot be placed in a segment; the message says which and why."""
-
-
-def bucket_label(value: float, edges: list[float]) -> str:
-    """``dpd=45`` with edges [0, 31, 61, 91] -> "31-60"; the last bucket is open ("91+")."""
-    if value < edges[0]:
-        raise SegmentError(f"{value:g} is below the first bucket edge {edges[0]:g}")
-    i = bisect.bisect_right(edges, value) - 1
-    low = edges[i]
-    if i == len(edges) - 1:
-        return f"{_num(low)}+"
-    high = edges[i + 1]
-    upper = high - 1 if float(low).is_integer() and float(high).is_integer() else high
-    return _num(low) if upper == low else f"{_num(low)}-{_num(upper)}"  # [1, 2): "1"
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _finite(value: Attribute) -> float | None:
@@ -81,9 +65,9 @@ def segment_key(
                 )
             try:
                 label = bucket_label(number, edges)
-            except SegmentError as exc:
+            except ValueError as exc:
                 raise SegmentError(f"attributes.{name}: {exc}") from exc
         else:
             label = str(value).lower() if isinstance(value, bool) else str(value)
         parts.append(f"{name}={label}")
-    return "|".join(parts) if parts else "all"
+    return join(parts)

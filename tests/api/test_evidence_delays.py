@@ -84,7 +84,7 @@ def test_each_arm_counts_its_pending_decisions_with_its_channels_delays(api: Api
             assert sms < delays.pooled.pmf[PAY] @ days < letter
 
             segment = catalog.segment_ids(session, campaign_id=cfg.id, keys=["all"])["all"]
-            ev = evidence.load(session, cfg, every, [segment], NOW, TtlCache(0))
+            ev = evidence.load(session, cfg, every, {segment: "all"}, NOW, TtlCache(0))
             channels = [a.channel for a in every]
             own = posterior(ev.stats, ev.prior, delays.for_arms(channels), elapsed=ev.elapsed)
             one = posterior(ev.stats, ev.prior, delays.pooled, elapsed=ev.elapsed)
