@@ -25,7 +25,13 @@ from bandit.sequence import OUTCOME_LEVELS, condition_mask
 from bandit.stats import BoolArray, FloatArray, IntArray
 from simulations.environment import Debtors, Environment, Outcome
 from simulations.guardrails import ArmGuards
-from simulations.history_cells import cell_keys, history_cells, row_keys
+from simulations.history_cells import (
+    Contacts,
+    cell_keys,
+    history_cells,
+    row_keys,
+    scenario_channels,
+)
 from simulations.results import DAILY_FIELDS, PolicyRun
 from simulations.scenario import rate_for
 from simulations.slot_world import agent_for
@@ -74,9 +80,8 @@ class World:
         self.opt_out = np.array(
             [[rate_for(a.opt_out, k, 0.0) for a in sc.arms] for k in sc.segment_keys]
         )
-        channels = [a.channel for a in sc.arms]
-        self.channel_names = tuple(dict.fromkeys(channels))
-        self.arm_channel = np.array([self.channel_names.index(c) for c in channels])
+        self.channel_names = scenario_channels(sc)
+        self.arm_channel = np.array([self.channel_names.index(a.channel) for a in sc.arms])
         self.conditions = [a.when for a in sc.arms]
         self.attributes = [segment_keys.attributes(key) for key in sc.segment_keys]
 
@@ -223,7 +228,7 @@ def run_population(
         mask &= guard.open(r)
         reachable = mask.any(axis=1)
         daily["unreachable"][:, day] = np.bincount(r[~reachable], minlength=reps)
-        row = r * rows + seg * cells + cell_of(touch, level)
+        row = r * rows + seg * cells + cell_of(Contacts(touch, level, since, channel))
         order = np.argsort(np.where(reachable, row, -1), kind="stable")[(~reachable).sum() :]
         r, d, seg, touch, level, row = (
             np.asarray(a[order], dtype=np.int64) for a in (r, d, seg, touch, level, row)

@@ -98,10 +98,12 @@ class CampaignSpec(_Model):
     control_share: Share = 0.0
     champion: str | None = None  # arm key "template:channel"; default the first arm
     windows_days: WindowsSpec = Field(default_factory=WindowsSpec)
-    segment_by: list[Literal["touch", "last_outcome"]] = Field(default_factory=list)
-    buckets: dict[Literal["touch"], Annotated[list[int], Field(min_length=1)]] = Field(
-        default_factory=dict
+    segment_by: list[Literal["touch", "last_outcome", "days_since_last", "last_channel"]] = Field(
+        default_factory=list
     )
+    buckets: dict[
+        Literal["touch", "days_since_last"], Annotated[list[int], Field(min_length=1)]
+    ] = Field(default_factory=dict)
     min_days_between: Annotated[float, Field(ge=0.0)] | None = None
     max_touches: Annotated[int, Field(ge=1)] | None = None
     caps: list[CapSpec] = Field(default_factory=list)
@@ -112,8 +114,11 @@ class CampaignSpec(_Model):
     @classmethod
     def _ascending(cls, value: dict[str, list[int]]) -> dict[str, list[int]]:
         for name, edges in value.items():
-            if edges != sorted(set(edges)) or edges[0] < 1:
-                raise ValueError(f"{name}: bucket edges must be ascending whole numbers from 1")
+            least = 1 if name == "touch" else 0
+            if edges != sorted(set(edges)) or edges[0] < least:
+                raise ValueError(
+                    f"{name}: bucket edges must be ascending whole numbers from {least}"
+                )
         return value
 
     @field_validator("objective")

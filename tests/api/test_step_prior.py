@@ -19,7 +19,7 @@ from api.service import evidence
 from api.service.segments import segment_key
 from bandit.sequence import OUTCOME_LEVELS
 from simulations import load_scenario
-from simulations.history_cells import cell_keys, history_cells, row_keys
+from simulations.history_cells import Contacts, cell_keys, history_cells, row_keys
 from templates_store import catalog, events_log, log
 from templates_store.db import make_engine
 from tests.api.conftest import FIRM, FRIENDLY, Api, debtor
@@ -138,6 +138,43 @@ def test_the_simulator_keys_its_rows_as_the_service_keys_its_segments(policy: st
         for touch in range(1, sc.population.max_touches + 1):
             for level, outcome in enumerate(OUTCOME_LEVELS):
                 history = {"touch": touch, "last_outcome": outcome}
-                cell = int(cell_of(np.array([touch]), np.array([level]))[0])
+                contact = Contacts(*(np.array([v]) for v in (touch, level, -1, -1)))
+                cell = int(cell_of(contact)[0])
                 served = segment_key(settings, {"risk": risk}, None, history)
                 assert keys[s * cells + cell] == served
+
+
+@pytest.mark.parametrize("bucketed", [False, True])
+def test_every_history_attribute_keys_the_simulator_rows_as_the_service(bucketed: bool) -> None:
+    """``segment_by`` over all four history attributes (in another order than the service's
+    list), with and without buckets: each contact's row key is the service's segment key."""
+    base = load_scenario("sequence")
+    by = ["last_channel", "days_since_last", "touch", "last_outcome"]
+    buckets = {"days_since_last": [0, 3, 7], "touch": [1, 3]} if bucketed else {}
+    campaign_spec = base.campaign.model_copy(update={"segment_by": by, "buckets": buckets})
+    sc = base.with_overrides(campaign=campaign_spec.model_dump(), days=12)
+    assert sc.population is not None
+    channels = list(dict.fromkeys(a.channel for a in sc.arms))
+    served_buckets = {k: [float(e) for e in v] for k, v in buckets.items()}
+    settings = CampaignCreate(key="seq", segment_by=["risk", *by], buckets=served_buckets)
+    cells, cell_of = history_cells(sc, "thompson")
+    keys = row_keys(sc.segment_keys, cell_keys(sc, "thompson"))
+    assert len(keys) == len(sc.segment_keys) * cells == len(set(keys))
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        s = int(rng.integers(len(sc.segment_keys)))
+        touch = int(rng.integers(1, sc.population.max_touches + 1))
+        first = touch == 1
+        level = 0 if first else int(rng.integers(3))
+        since = -1 if first else int(rng.integers(0, sc.days + 1))
+        channel = -1 if first else int(rng.integers(len(channels)))
+        history = {
+            "touch": touch,
+            "last_outcome": OUTCOME_LEVELS[level],
+            "days_since_last": None if first else since,
+            "last_channel": None if first else channels[channel],
+        }
+        contact = Contacts(*(np.array([v]) for v in (touch, level, since, channel)))
+        risk = sc.segment_keys[s].split("=", 1)[1]
+        served = segment_key(settings, {"risk": risk}, None, history)
+        assert keys[s * cells + int(cell_of(contact)[0])] == served

@@ -147,6 +147,17 @@ def test_oracle_has_no_regret_and_thompson_recovers_at_least_as_much_as_uniform(
     assert thompson["regret"]["mean"] < uniform["regret"]["mean"]
 
 
+def test_every_history_attribute_may_segment_the_campaign() -> None:
+    by = ["last_channel", "days_since_last", "touch", "last_outcome"]
+    campaign = {**data()["campaign"], "segment_by": by, "buckets": {"days_since_last": [0, 4]}}
+    sc = validate_scenario(data(campaign=campaign))
+    result = simulate(sc, "thompson,thompson-flat,oracle", reps=2, seed=4).summary()["policies"]
+    assert result["oracle"]["regret"]["mean"] == 0.0
+    assert all(0.0 < p["recovery_rate"]["mean"] < 1.0 for p in result.values())
+    bad = {**campaign, "buckets": {"last_channel": [1]}}
+    assert "campaign.buckets" in problems(data(campaign=bad))
+
+
 def test_the_report_shows_the_recovery_curve_and_population_figures() -> None:
     result = simulate(SMALL, "thompson,uniform", reps=2, seed=5)
     curve = result.runs["thompson"].recovery_curve
