@@ -24,7 +24,7 @@ from api.schemas import (
     EventOut,
 )
 from api.schemas.decisions import BatchItemError
-from api.service import analysis, batch_items, decisions, events, idempotency
+from api.service import analysis, batch_items, decisions, events, export, idempotency
 from api.service.access import Caller
 from api.text_route import TextRoute
 
@@ -224,5 +224,5 @@ def export_decisions(
     session.commit()  # end this transaction: the stream reads on its own connection
     headers = {"content-disposition": f'attachment; filename="{campaign}-decisions.csv"'}
     return StreamingResponse(
-        analysis.export_csv(ctx, campaign), media_type="text/csv", headers=headers
+        export.export_csv(ctx, campaign), media_type="text/csv", headers=headers
     )

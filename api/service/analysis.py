@@ -1,10 +1,8 @@
-"""What analysts read: arm statistics, the audit of one decision, the CSV decision log."""
+"""What analysts read: arm statistics and the audit of one decision (the CSV decision log:
+``api.service.export``)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +22,6 @@ from api.service.slots import slot_summaries
 from bandit.addresses import Conversation
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
-from bandit.log_cells import neutralise
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
@@ -32,32 +29,6 @@ from templates_store import campaign_settings, catalog, log, statistics, stored_
 from templates_store import guardrails as guardrails_store
 from templates_store.catalog import ArmInfo
 from templates_store.models import Decision
-
-EXPORT_COLUMNS = (
-    "decision_id",
-    "decided_at",
-    "campaign",
-    "segment",
-    "arm",
-    "propensity",
-    "opened",
-    "clicked",
-    "paid",
-    "amount",
-    "cost",
-    "control",
-    "template_version",
-    "channel",
-    "locale",
-    "touch",
-    "last_outcome",
-    "case_id",
-    "slot",
-    "arm_propensity",
-    "slot_propensity",
-    "send_at",
-    "void",
-)
 
 
 def _pooled(stats: ArmStats) -> ArmStats:
@@ -184,7 +155,7 @@ def audit(session: Session, decision_id: str, caller: Caller = SERVICE) -> dict[
         "channel": decision.channel,
         "locale": decision.locale,
         "propensity": decision.propensity,
-        **_slot_fields(decision),
+        **slot_fields(decision),
         "control": decision.control,
         "decided_at": decision.decided_at,
         "settings_revision": decision.audit.get("settings_revision"),
@@ -327,48 +298,7 @@ def _events(session: Session, decision: Decision) -> list[dict[str, Any]]:
     ]
 
 
-def export_csv(ctx: ServiceContext, campaign_key: str) -> Iterator[str]:
-    """The decision log in the replay format, streamed in chunks (own session). Text cells are
-    neutralised against spreadsheet formulas (bandit.log_cells.neutralise); numbers
-    are written as they are."""
-    with Session(ctx.engine) as session:
-        campaign = campaigns.load(session, campaign_key)
-        assert campaign.id is not None
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; quotes any CR or LF
-        writer.writerow(EXPORT_COLUMNS)
-        for n, (d, segment, arm) in enumerate(log.export_rows(session, campaign_id=campaign.id)):
-            writer.writerow(
-                (
-                    neutralise(d.id),
-                    d.decided_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                    neutralise(campaign.key),
-                    neutralise(segment),
-                    neutralise(arm),
-                    repr(float(d.propensity)),
-                    int(d.opened_at is not None),
-                    int(d.clicked_at is not None),
-                    int(d.paid_at is not None),
-                    d.amount,
-                    d.cost,
-                    int(d.control),
-                    d.template_version,
-                    neutralise(d.channel),
-                    neutralise(d.locale),
-                    d.touch,
-                    (d.audit.get("history") or {}).get("last_outcome", ""),
-                    neutralise(d.case_id or ""),
-                    *_slot_cells(d),
-                )
-            )
-            if n % 500 == 499:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-
-def _slot_fields(d: Decision) -> dict[str, Any]:
+def slot_fields(d: Decision) -> dict[str, Any]:
     """A decision's send slot in its audit record: the slot, its send time, the two factors
     of the propensity, whether it was voided before its send, and the slot posterior used."""
     return {
@@ -381,20 +311,8 @@ def _slot_fields(d: Decision) -> dict[str, Any]:
     }
 
 
-def _slot_cells(d: Decision) -> tuple[Any, ...]:
-    """The export's slot columns (a decision without a slot: its propensity is the arm's)."""
-    fields = _slot_fields(d)
-    return (
-        neutralise(d.slot or ""),
-        repr(float(fields["arm_propensity"])),
-        repr(float(fields["slot_propensity"])),
-        fields["send_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        int(d.void),
-    )
-
-
 def check_campaign(session: Session, campaign_key: str) -> None:
     campaigns.load(session, campaign_key)
 
 
-__all__ = ["EXPORT_COLUMNS", "ApiError", "arms", "audit", "check_campaign", "export_csv"]
+__all__ = ["ApiError", "arms", "audit", "check_campaign", "slot_fields"]

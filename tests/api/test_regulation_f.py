@@ -1,9 +1,12 @@
 """The rest of Regulation F and state law through the real API, SQLite and PostgreSQL: caps per
-debt, no call for 7 days after a conversation about the debt, per-address opt-outs (and the
+debt (the export names each decision's debt), no call for 7 days after a conversation about
+the debt, per-address opt-outs (and the
 address to use in the answer), workplace email; each shown in the audit."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +46,12 @@ def test_a_cap_per_debt_counts_the_calls_about_that_debt(api: Api) -> None:
     audit = api.get(f"/v1/decisions/{other['decision_id']}", "analyst").json()
     assert audit["inputs"]["debt_id"] == "loan-2"
     assert [c["debt_id"] for c in audit["inputs"]["contacts"]] == ["loan-1"]
+    export = api.get("/v1/campaigns/loans/decisions/export", "analyst").text
+    rows = list(csv.DictReader(io.StringIO(export)))
+    assert {r["decision_id"]: r["debt_id"] for r in rows} == {
+        first["decision_id"]: "loan-1",
+        other["decision_id"]: "loan-2",
+    }
 
 
 def test_after_a_conversation_no_call_about_that_debt_for_7_days(api: Api) -> None:
