@@ -64,9 +64,10 @@ def lock_arm(session: Session, *, arm_id: int) -> ArmState:
 
 
 def _in_evidence() -> object:
-    """Decisions of the arm made since its evidence starts."""
+    """Decisions of the arm made since its evidence starts (a void one was never sent)."""
     return and_(
         _DECISION.c.arm_id == _ARM.c.id,
+        _DECISION.c.void.is_(False),
         or_(_ARM.c.guardrail_since.is_(None), _DECISION.c.decided_at >= _ARM.c.guardrail_since),
     )
 

@@ -126,6 +126,23 @@ def test_complaints_in_a_batch_pause_and_the_control_template_is_only_flagged(ap
     assert arms["friendly:sms"]["pays"] == arms["friendly:sms"]["opens"] == 0
 
 
+def test_a_decision_voided_before_its_send_is_neither_a_send_nor_a_harm(api: Api) -> None:
+    """An opt-out before ``send_at`` voids the decision: the message was never sent, so the
+    guardrail counts neither its send nor that opt-out."""
+    slots = ["08:00-11:00", "17:00-21:00"]
+    setup_campaign(api, guardrails=LIMITS[:1], caps=[], quiet_hours=None, send_slots=slots)
+    sent = _decide_many(api, 12, iso(DAY))
+    later = [d for d in sent if d["send_at"] > iso(DAY)]
+    assert later, [d["send_at"] for d in sent]
+    voided = later[0]
+    _event(api, "opt_out", voided["decision_id"], 0, iso(DAY + timedelta(seconds=1)))
+    audit = api.get(f"/v1/decisions/{voided['decision_id']}", "analyst").json()
+    assert audit["void"] is True
+    rail = _arms(api)[voided["arm"]]["guardrail"]
+    same_arm = [d for d in sent if d["arm"] == voided["arm"]]
+    assert (rail["sends"], rail["count"]) == (len(same_arm) - 1, 0)
+
+
 def test_without_guardrails_nothing_is_paused_and_figures_are_absent(api: Api) -> None:
     setup_campaign(api, caps=[], quiet_hours=None)
     sent = _decide_many(api, 10, iso(DAY))
