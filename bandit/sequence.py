@@ -7,8 +7,9 @@ the store with the rest of the history), ``at`` is an argument.
   ``last_outcome`` (the furthest outcome the previous contact of the case reached before
   ``at``: none, opened, clicked), ``days_since_last`` and ``last_channel`` (absent, None, on
   a case's first contact). A case is the debtor's contacts since their latest attributed
-  pay (the case of the latest contact is closed when that contact was paid before ``at``),
-  or, when the caller keys cases by ``case_id``, the contacts with that case id.
+  pay (the case of the latest contact is closed when any of its contacts was paid after it
+  and before ``at``), or, when the caller keys cases by ``case_id``, the contacts with that
+  case id (cases may interleave: each continues from its own latest contact).
 - Conditions: a template's ``when``; every clause must hold, else the arm is ineligible with
   reason ``condition`` naming the clause.
 - Cadence: ``min_days_between`` (reason ``too_soon``, until the previous contact's time plus
@@ -38,7 +39,8 @@ History = dict[str, int | str | None]
 
 @dataclass(frozen=True)
 class Previous:
-    """A debtor's latest contact in the campaign (at or before the decision's time)."""
+    """A debtor's latest contact in the campaign with a case id (at or before the decision's
+    time); ``paid_at``: the latest pay attributed to any contact with that case id."""
 
     at: datetime
     channel: str
@@ -50,12 +52,14 @@ class Previous:
 
 
 def in_case(previous: Previous | None, at: datetime, case_id: str | None) -> bool:
-    """Whether the decision at ``at`` continues ``previous``'s case."""
+    """Whether the decision at ``at`` continues ``previous``'s case: the same case id, or,
+    without case ids, no pay since ``previous`` (a pay before it closed an earlier case)."""
     if previous is None:
         return False
     if case_id is not None or previous.case_id is not None:
         return previous.case_id == case_id
-    return previous.paid_at is None or previous.paid_at > at
+    paid = previous.paid_at
+    return paid is None or paid > at or paid < previous.at
 
 
 def history_attributes(previous: Previous | None, at: datetime, case_id: str | None) -> History:

@@ -36,12 +36,14 @@ CHUNK = 500  # debtors per statement (each is a bound parameter, three times ove
 @dataclass
 class DebtorHistories:
     """Per debtor id: sends oldest first, opted-out channels, the debtors who were sent the
-    first-contact template at any time, and each debtor's latest send (sequence state)."""
+    first-contact template at any time, and the debtor's latest send per case id (None: the
+    sends without one), whose ``paid_at`` is the latest pay of any send of that case id
+    (sequence state)."""
 
     contacts: dict[str, list[Contact]] = field(default_factory=dict)
     opted_out: dict[str, set[str]] = field(default_factory=dict)
     first_sent: set[str] = field(default_factory=set)
-    latest: dict[str, Previous] = field(default_factory=dict)
+    latest: dict[str, dict[str | None, Previous]] = field(default_factory=dict)
     addresses: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # opted out
     conversations: dict[str, list[Conversation]] = field(default_factory=dict)
 
@@ -57,7 +59,8 @@ _STATE = ("touch", "case_id", "opened_at", "clicked_at", "paid_at")
 
 def _statement(with_first: bool) -> CompoundSelect[Any]:
     """Rows (kind, debtor_id, at, channel, template, *_STATE, detail): kind "l" a debtor's
-    latest send at or before ``until`` (typed first: its columns type the union), "c" a send
+    latest send per case id at or before ``until``, with the latest pay of that case id's
+    sends (typed first: its columns type the union), "c" a send
     (detail: its debt), "o" an opt-out, "a" an opt-out of one address (detail: the address),
     "v" a conversation (detail: its decision's debt), "f" a debtor once sent the
     first-contact template."""
@@ -70,23 +73,31 @@ def _statement(with_first: bool) -> CompoundSelect[Any]:
     )
     sent_at = func.coalesce(_DECISION.send_at, _DECISION.decided_at)  # slots: when it goes
     earlier = Decision.__table__.alias("earlier")  # type: ignore[attr-defined]
+    same_case = (
+        (earlier.c.campaign_id == _DECISION.campaign_id)
+        & (earlier.c.debtor_id == _DECISION.debtor_id)
+        & earlier.c.case_id.is_not_distinct_from(_DECISION.case_id)
+        & earlier.c.void.is_(False)
+    )
     latest_at = (
         select(func.max(earlier.c.decided_at))
-        .where(
-            earlier.c.campaign_id == _DECISION.campaign_id,
-            earlier.c.debtor_id == _DECISION.debtor_id,
-            earlier.c.decided_at <= bindparam("until"),
-            earlier.c.void.is_(False),
-        )
+        .where(same_case, earlier.c.decided_at <= bindparam("until"))
         .scalar_subquery()
     )
+    case_paid_at = (  # a pay on any send of the case closes it (bandit.sequence.in_case)
+        select(func.max(earlier.c.paid_at))
+        .where(same_case, earlier.c.decided_at <= bindparam("until"))
+        .scalar_subquery()
+    )
+    state = [_DECISION[name] for name in _STATE if name != "paid_at"]
     latest = select(
         literal("l").label("kind"),
         _DECISION.debtor_id,
         sent_at.label("at"),
         _DECISION.channel,
         null().cast(String()).label("template"),
-        *(_DECISION[name] for name in _STATE),
+        *state,
+        case_paid_at.label("paid_at"),
         null().cast(String()).label("detail"),
     ).where(in_campaign, _DECISION.decided_at == latest_at)
     # typed NULLs: PostgreSQL resolves an untyped NULL under DISTINCT as text
@@ -186,9 +197,10 @@ def debtor_histories(
                 out.first_sent.add(debtor)
             else:
                 previous = Previous(at, channel, *state)
-                known = out.latest.get(debtor)
+                cases = out.latest.setdefault(debtor, {})
+                known = cases.get(previous.case_id)
                 if known is None or previous.touch > known.touch:  # ties: the later touch
-                    out.latest[debtor] = previous
+                    cases[previous.case_id] = previous
     for sends in out.contacts.values():
         sends.sort(key=lambda c: c.at)
     return out

@@ -215,11 +215,13 @@ def prepare(
     now = clock()  # after the locks: every decision that held them has committed
     times = [item_time(item, now) for item in items]
     debtors, latest = _debtors(session, cfg, arms, items, min(times), max(times))
-    previous = [latest.get(item.debtor_id) for item in items]
+    cases = [latest.get(item.debtor_id, {}) for item in items]
     histories = [
-        history_attributes(before, at, item.case_id)
-        for item, before, at in zip(items, previous, times, strict=True)
+        history_attributes(mine.get(item.case_id), at, item.case_id)
+        for item, mine, at in zip(items, cases, times, strict=True)
     ]
+    # the cadence counts from the debtor's latest contact in any case
+    previous = [max(mine.values(), key=lambda p: p.at, default=None) for mine in cases]
     segments = _segments(cfg, items, histories, batch)
     segment_ids = ctx.catalog.segment_ids(session, campaign_id=cfg.id, keys=segments)
     catalog = arm_catalog(arms)
@@ -289,10 +291,10 @@ def _debtors(
     items: Sequence[DecideIn],
     earliest: datetime,
     latest: datetime,
-) -> tuple[list[Debtor], dict[str, Previous]]:
+) -> tuple[list[Debtor], dict[str, dict[str | None, Previous]]]:
     """Each item's debtor with the sends the caps count (from the earliest item's window on,
     later ones included), remembered opt-outs and the first-contact placeholder, and each
-    debtor's latest send up to ``latest`` (its sequence state): one read."""
+    debtor's latest send per case id up to ``latest`` (its sequence state): one read."""
     first = cfg.rules.first_contact_template
     found = history.debtor_histories(
         session,

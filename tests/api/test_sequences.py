@@ -114,6 +114,30 @@ def test_a_case_id_keys_the_case(api: Api) -> None:
     assert [row["case_id"] for row in csv.DictReader(io.StringIO(export))] == list("AABBB")
 
 
+def test_interleaved_cases_each_continue_from_their_own_latest_contact(api: Api) -> None:
+    campaign(api, min_days_between=1)
+    seen = [
+        decide(api, "d-1", at(days=n), case_id=case)["history"]
+        for n, case in enumerate(["A", "A", "B", "A", "B"])
+    ]
+    assert [h["touch"] for h in seen] == [1, 2, 1, 3, 2]
+    assert (seen[3]["days_since_last"], seen[4]["days_since_last"]) == (2, 2)
+    # the cadence counts from the debtor's latest contact in any case
+    soon = decide(api, "d-1", at(days=4, hours=12), case_id="A")
+    assert soon["send"] is False and "too_soon" in {r["code"] for r in soon["reasons"]}
+
+
+def test_a_pay_on_an_earlier_contact_of_the_case_closes_it(api: Api) -> None:
+    campaign(api)
+    first = decide(api, "d-1", at())
+    second = decide(api, "d-1", at(days=1))
+    assert second["history"]["touch"] == 2
+    event(api, "pay-1", "pay", first["decision_id"], at(days=1, hours=2), amount=20.0)
+    third = decide(api, "d-1", at(days=2))
+    assert third["history"]["touch"] == 1  # a new case
+    assert decide(api, "d-1", at(days=3))["history"]["touch"] == 2  # the old pay closed the old
+
+
 def test_a_condition_that_fails_names_its_clause(api: Api) -> None:
     campaign(api)
     only_follow_up = decide(api, "d-1", at(), channels=["sms"], variables={})  # nothing renders

@@ -51,7 +51,12 @@ def test_history_attributes_follow_the_case(
     continues = (
         before is not None
         and before.case_id == case
-        and (case is not None or before.paid_at is None or before.paid_at > at)
+        and (
+            case is not None
+            or before.paid_at is None
+            or before.paid_at > at  # not paid yet at ``at``
+            or before.paid_at < before.at  # the pay closed an earlier case
+        )
     )
     if not continues:
         assert seen == {
