@@ -7,8 +7,9 @@ eligible (arm, slot) pair) and the oracle (which knows every factor) need nothin
 
 Policies in that world: ``thompson`` is the service's factored model, an arm agent over the K
 arms (learning from every slot) and a slot agent over the C x T (channel, slot) slot arms
-(learning from every template of the channel), each built with ``bandit.evidence.build`` as the
-service builds them; the (arm, slot) allocation is the product. ``thompson-noslot`` is the
+(learning from every template of the channel, and in a population from every step of the
+sequence: its rows are the segments without their history part), each built with
+``bandit.evidence.build`` as the service builds them; the (arm, slot) allocation is the product. ``thompson-noslot`` is the
 same arm agent with a uniformly random slot; ``thompson-crossed`` is plain Thompson sampling
 over the K x T crossed arms (the naive alternative). Every other policy runs over the crossed
 arms as it would over arms.
@@ -131,7 +132,17 @@ class SlotViews:
         ]
         first = [int(np.flatnonzero(self.arm_channel == c)[0]) for c in range(len(channels))]
         columns = np.array([k * self.t + t for k in first for t in range(self.t)])
-        self.slot = _view(world, slot_arms, columns)
+        # the slot agent learns per segment without its history part (a population's row is
+        # segment x history cell): when to send is the debtor's, not the step's
+        self.cells = world.rates.shape[0] // len(sc.segment_keys)
+        slot = _view(world, slot_arms, columns)
+        self.slot = replace(
+            slot,
+            rates=slot.rates[:: self.cells],
+            amount=slot.amount[:: self.cells],
+            pattern_prob=slot.pattern_prob[:: self.cells],
+            row_keys=(),
+        )
         # crossed arm kk = k * T + t -> slot arm c(k) * T + t
         kk = np.arange(self.k * self.t)
         self.to_slot = self.arm_channel[kk // self.t] * self.t + kk % self.t
@@ -154,13 +165,17 @@ class SlotViews:
         n = self.space.size
         onehot = np.eye(n)[self.to_slot]  # (K * T, C * T)
         kk = outcome.cell % (self.k * self.t)
-        row = outcome.cell // (self.k * self.t)
+        group = outcome.cell // (self.k * self.t) // self.cells
         successes = np.einsum("rko,kn->rno", outcome.successes, onehot)
+        sends = outcome.sends @ onehot
+        if self.cells > 1:  # each segment's history cells summed
+            sends = sends.reshape(-1, self.cells, n).sum(axis=1)
+            successes = successes.reshape(-1, self.cells, n, len(OUTCOMES)).sum(axis=1)
         return replace(
             outcome,
-            sends=outcome.sends @ onehot,
-            successes=successes.reshape(rows, n, len(OUTCOMES)),
-            cell=row * n + self.to_slot[kk],
+            sends=sends,
+            successes=successes.reshape(rows // self.cells, n, len(OUTCOMES)),
+            cell=group * n + self.to_slot[kk],
         )
 
 
@@ -209,7 +224,7 @@ class SlotAgent:
                     continue
                 assert self.slot_state is not None
                 out = decide_slots(
-                    self.slots.spec.policy, self.slot_state, debtors.row[live],
+                    self.slots.spec.policy, self.slot_state, debtors.row[live] // v.cells,
                     masks[live], self.floor, self.rng,
                 )  # fmt: skip
                 alloc = out.allocation[out.groups.of_debtor][:, block]
