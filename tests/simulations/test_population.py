@@ -10,7 +10,7 @@ import pytest
 from simulations import simulate
 from simulations.environment import Environment
 from simulations.history_cells import cell_keys
-from simulations.population import Contact, run_population, touch_multiplier
+from simulations.population import Contact, World, run_population, touch_multiplier
 from simulations.report import simulation_html
 from simulations.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 
@@ -209,6 +209,17 @@ def test_touch_factor_reads_exact_touches_then_the_largest_open_range() -> None:
     factors = {"1": 0.5, "3+": 2.0, "5+": 3.0}
     got = [touch_multiplier(factors, t) for t in range(1, 7)]
     assert got == [0.5, 1.0, 2.0, 2.0, 3.0, 3.0]
+
+
+def test_overlapping_open_ranges_are_a_rule_the_largest_n_plus_with_n_at_most_touch() -> None:
+    """``{"2+" = 1.4, "3+" = 0.5}`` is valid: touch 2 takes "2+", touch 3 on "3+"; a touch of
+    its own ("4") beats every range; below the smallest range, 1.0. The world uses the rule."""
+    factors = {"2+": 1.4, "3+": 0.5, "4": 0.9}
+    assert [touch_multiplier(factors, t) for t in range(1, 7)] == [1.0, 1.4, 0.5, 0.9, 0.5, 0.5]
+    sc = validate_scenario(with_arm(1, touch_factor=factors))
+    world = World(Environment.from_scenario(sc))
+    assert sc.population is not None and sc.population.max_touches == 5
+    assert world.touch[1, 1:].tolist() == [1.0, 1.4, 0.5, 0.9, 0.5]
 
 
 def test_a_guardrail_stops_an_arm_that_makes_debtors_opt_out() -> None:
