@@ -1,6 +1,8 @@
 """``dunning-bandit simulate`` and ``dunning-bandit replay``: typer command functions.
 
 Register them on the app: ``app.command()(simulate)`` and ``app.command()(replay)``.
+Text built from a scenario, a log, a path or a problem is printed through ``escape``: rich
+would read ``[population]`` in a message as markup and swallow it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,7 +41,7 @@ def _prepare(*paths: Path | None) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -77,7 +80,7 @@ def simulate(
         )
     write_report(result, out)
     result.write_json(json_out)
-    table = Table(title=f"{result.scenario}: {result.reps} reps x {result.days} days")
+    table = Table(title=escape(f"{result.scenario}: {result.reps} reps x {result.days} days"))
     population = sc.population is not None
     headers = ["policy", "regret", "pays", "net", "final best-arm share"]
     headers += ["recovery rate", "contacts/payer", "opt-outs"] if population else []
@@ -90,7 +93,7 @@ def simulate(
             table.add_column(column, justify="right")
     for name, p in result.summary()["policies"].items():
         cells = [
-            name,
+            escape(name),
             f"{p['regret']['mean']:,.1f}",
             f"{p['pays']['mean']:,.0f}",
             f"{p['net']['mean']:,.0f}",
@@ -106,7 +109,7 @@ def simulate(
     wide = Console()  # at least 110 columns: a piped run's 80 would cut policy names short
     wide.width = max(wide.width, 110)
     wide.print(table)
-    Console().print(f"report: {out}\nsummary: {json_out}", highlight=False)
+    Console().print(escape(f"report: {out}\nsummary: {json_out}"), highlight=False)
 
 
 def replay(
@@ -131,21 +134,21 @@ def replay(
         result = run_replay(log, policy, estimators, resamples, seed, objective)
     except (DecisionLogError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"{policy} on {log.name}: {result.rows:,} decisions")
+    table = Table(title=escape(f"{policy} on {log.name}: {result.rows:,} decisions"))
     for column in ("estimator", "value", "95% low", "95% high", "ESS"):
         table.add_column(column, justify="left" if column == "estimator" else "right")
     for e in result.estimates.values():
         table.add_row(
-            e.estimator, f"{e.value:.5g}", f"{e.low:.5g}", f"{e.high:.5g}", f"{e.ess:,.0f}"
+            escape(e.estimator), f"{e.value:.5g}", f"{e.low:.5g}", f"{e.high:.5g}", f"{e.ess:,.0f}"
         )
     console = Console()
     console.print(table)
     console.print(f"logged policy: {result.logged_value:.5g} per decision", highlight=False)
     for note in result.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(escape(f"note: {note}"), highlight=False)
     if json_path is not None:
         result.write_json(json_path)
-        console.print(f"estimates: {json_path}", highlight=False)
+        console.print(escape(f"estimates: {json_path}"), highlight=False)
     if out is not None:
         write_report(result, out)
-        console.print(f"report: {out}", highlight=False)
+        console.print(escape(f"report: {out}"), highlight=False)

@@ -3,6 +3,9 @@
 Columns: ``decision_id, decided_at (ISO 8601 UTC), campaign, segment, arm, propensity, opened,
 clicked, paid (0/1), amount, cost``; extra columns are ignored, and ``reward`` may stand in for
 the outcome columns. Rows come back sorted by time. Errors name the file, line and column.
+A row whose ``void`` column (version 2 export) is 1 is a decision voided before its send_at:
+neither a contact nor a trial, so it is left out (``DecisionLog.voided`` counts them); a blank
+``void`` cell, or a log without the column, means not void.
 
 Text a spreadsheet would read as a formula is neutralised in the export as OWASP recommends
 (``neutralise``: a quote before a cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR),
@@ -28,7 +31,7 @@ from bandit.stats import FloatArray, IntArray
 REQUIRED: tuple[str, ...] = ("decision_id", "decided_at", "segment", "arm", "propensity")
 OUTCOME_COLUMNS: tuple[str, ...] = ("opened", "clicked", "paid", "amount", "cost")
 MAX_PROBLEMS = 5
-BINARY: tuple[str, ...] = ("opened", "clicked", "paid")
+BINARY: tuple[str, ...] = ("opened", "clicked", "paid", "void")
 
 
 def _text(row: Mapping[str, str | None], column: str) -> str:
@@ -46,7 +49,8 @@ class DecisionLogError(ValueError):
 class DecisionLog:
     """Rows sorted by ``decided_at`` (days since the Unix epoch, (N,)); ``segment`` and ``arm``
     (N,) index ``segments`` and ``arms``; ``propensity`` (N,) in (0, 1]; ``reward`` (N,) the
-    objective per decision; ``paid`` (N,) 0/1 when the log has it (else None)."""
+    objective per decision; ``paid`` (N,) 0/1 when the log has it (else None); ``voided`` the
+    number of void rows of the file left out."""
 
     decided_at: FloatArray
     segment: IntArray
@@ -57,6 +61,7 @@ class DecisionLog:
     segments: tuple[str, ...]
     arms: tuple[str, ...]
     source: str = "<log>"
+    voided: int = 0
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -71,6 +76,7 @@ class DecisionLog:
         reward: ArrayLike,
         paid: ArrayLike | None = None,
         source: str = "<log>",
+        voided: int = 0,
     ) -> DecisionLog:
         """Build (and check) a log from columns; ``decided_at`` in days."""
         r = np.asarray(reward, dtype=np.float64).reshape(-1)
@@ -111,6 +117,7 @@ class DecisionLog:
             segments=tuple(str(s) for s in segments),
             arms=tuple(str(a) for a in arms),
             source=source,
+            voided=voided,
         )
 
 
@@ -140,6 +147,7 @@ class _Row:
     decided_at: float
     propensity: float
     values: tuple[float, ...]
+    void: bool
 
 
 def _parse_row(row: Mapping[str, str | None], needs: Sequence[str]) -> _Row:
@@ -155,12 +163,14 @@ def _parse_row(row: Mapping[str, str | None], needs: Sequence[str]) -> _Row:
     if not 0.0 < propensity <= 1.0:
         raise ValueError(f"propensity {propensity:g} is outside (0, 1]")
     slot = (row.get("slot") or "").strip()  # with send slots, the action is (arm, slot)
+    void = (row.get("void") or "").strip()
     return _Row(
         segment=_text(row, "segment"),
         arm=_text(row, "arm") + (f"@{slot}" if slot else ""),
         decided_at=decided_at,
         propensity=propensity,
         values=tuple(_number(row.get(c), c) for c in needs),
+        void=bool(void) and _number(void, "void") == 1.0,
     )
 
 
@@ -210,9 +220,15 @@ def read_log(path: str | Path, objective: str = "pay") -> DecisionLog:
                 f"{', '.join(REQUIRED)} and either reward or the outcome columns "
                 f"({', '.join(OUTCOME_COLUMNS)})"
             )
-        rows = _parse(reader, source, needs)
-    if not rows:
+        parsed = _parse(reader, source, needs)
+    if not parsed:
         raise DecisionLogError(f"{source}: the log has a header but no decisions")
+    rows = [r for r in parsed if not r.void]
+    if not rows:
+        raise DecisionLogError(
+            f"{source}: all {len(parsed)} decisions are void (voided before their send_at: "
+            "neither a contact nor a trial); nothing to replay"
+        )
     values = np.array([r.values for r in rows], dtype=np.float64).reshape(len(rows), len(needs))
     column = {name: values[:, i] for i, name in enumerate(needs)}
     if "reward" in column:
@@ -229,4 +245,5 @@ def read_log(path: str | Path, objective: str = "pay") -> DecisionLog:
         reward=reward,
         paid=column.get("paid"),
         source=source,
+        voided=len(parsed) - len(rows),
     )

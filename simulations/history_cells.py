@@ -3,11 +3,13 @@ policy, and each cell's part of the segment key, as the service would write it.
 
 The agent learns per (segment, history cell) row, keyed ``risk=low|touch=3+|last_outcome=none``
 like the service's segment of a campaign with ``segment_by`` = the debtor attributes, then
-the scenario's ``segment_by`` (``bandit.segment_keys``): the pooled prior's second level
-groups the rows by that history part. Every history attribute of the service may be in
-``segment_by``: ``touch`` and ``days_since_last`` by the ``buckets`` given (else each value
-its own cell), ``last_outcome`` by level, ``last_channel`` by the scenario's channels; a first
-contact has ``none`` for the last two and for ``days_since_last``.
+the history attributes of the scenario's ``segment_by`` in its order (``bandit.segment_keys``;
+``CampaignSpec.history_by``: a debtor attribute there, ``risk``, is already in the segment key
+and adds no cells): the pooled prior's second level groups the rows by that history part.
+Every history attribute of the service may be in ``segment_by``: ``touch`` and
+``days_since_last`` by the ``buckets`` given (else each value its own cell), ``last_outcome``
+by level, ``last_channel`` by the scenario's channels; a first contact has ``none`` for the
+last two and for ``days_since_last``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _dimensions(sc: Scenario, policy: str) -> list[_Dimension]:
     if policy == "oracle":  # the truth depends on the touch and the previous outcome only
         by, buckets = ("touch", "last_outcome"), {}
     else:
-        by = () if policy == "thompson-flat" else tuple(sc.campaign.segment_by)
+        by = () if policy == "thompson-flat" else sc.campaign.history_by
         buckets = sc.campaign.buckets
     out = []
     for name in by:
@@ -99,9 +101,9 @@ def _dimensions(sc: Scenario, policy: str) -> list[_Dimension]:
 
 def history_cells(sc: Scenario, policy: str) -> tuple[int, Callable[[Contacts], IntArray]]:
     """(H, cell): the policy's history cells per segment and the cell of each contact, the
-    first attribute of ``segment_by`` outermost. The oracle sees every touch x outcome level
-    (cell ``(touch - 1) * 3 + level``), ``thompson-flat`` none, the others the campaign's
-    ``segment_by``."""
+    first history attribute of ``segment_by`` outermost. The oracle sees every touch x outcome
+    level (cell ``(touch - 1) * 3 + level``), ``thompson-flat`` none, the others the history
+    attributes of the campaign's ``segment_by``."""
     dims = _dimensions(sc, policy)
 
     def cell(contacts: Contacts) -> IntArray:
@@ -119,7 +121,7 @@ def cell_keys(sc: Scenario, policy: str) -> list[str]:
     dims = _dimensions(sc, policy)
     if not dims:
         return [""]
-    by = ("touch", "last_outcome") if policy == "oracle" else tuple(sc.campaign.segment_by)
+    by = ("touch", "last_outcome") if policy == "oracle" else sc.campaign.history_by
     keys = [""]
     for name, dim in zip(by, dims, strict=True):
         keys = [join(p for p in (k, f"{name}={label}") if p) for k in keys for label in dim.labels]

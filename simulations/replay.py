@@ -48,12 +48,14 @@ class ReplayResult:
     seed: int
     accepted: int | None = None  # thompson: rows the replay walk accepted
     notes: list[str] = field(default_factory=list)
+    voided: int = 0  # void rows of the log, left out (neither a contact nor a trial)
 
     def summary(self) -> dict[str, Any]:
         return {
             "log": self.source,
             "policy": self.policy,
             "rows": self.rows,
+            "void_left_out": self.voided,
             "segments": self.segments,
             "arms": list(self.arms),
             "logged_value": self.logged_value,
@@ -163,6 +165,12 @@ def replay(
     names = parse_estimators(estimators)
     rng = np.random.default_rng(seed)
     notes: list[str] = []
+    if data.voided:
+        plural = "s" if data.voided != 1 else ""
+        notes.append(
+            f"{data.voided} void decision{plural} left out (voided before their send_at: "
+            "neither a contact nor a trial)"
+        )
     accepted = None
     if policy == "thompson":
         target, hits = thompson_walk(data, rng)
@@ -193,6 +201,7 @@ def replay(
         seed=seed,
         accepted=accepted,
         notes=notes,
+        voided=data.voided,
     )
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 from bandit import Objective
 from bandit.caps import Cap
 from bandit.channels import Channel
-from bandit.sequence import condition_problems
+from bandit.sequence import HISTORY_ATTRIBUTES, condition_problems
 from simulations.generate import GeneratorSpec, expand
 from simulations.guardrails import GuardrailSpec
 
@@ -98,9 +98,9 @@ class CampaignSpec(_Model):
     control_share: Share = 0.0
     champion: str | None = None  # arm key "template:channel"; default the first arm
     windows_days: WindowsSpec = Field(default_factory=WindowsSpec)
-    segment_by: list[Literal["touch", "last_outcome", "days_since_last", "last_channel"]] = Field(
-        default_factory=list
-    )
+    # history attributes added to the scenario's segment keys; a name that is an attribute of
+    # the segment keys (``risk`` of ``risk=low``) is already in the segment (scenario_checks)
+    segment_by: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     buckets: dict[
         Literal["touch", "days_since_last"], Annotated[list[int], Field(min_length=1)]
     ] = Field(default_factory=dict)
@@ -130,6 +130,12 @@ class CampaignSpec(_Model):
     @property
     def parsed_objective(self) -> Objective:
         return Objective.parse(self.objective)
+
+    @property
+    def history_by(self) -> tuple[str, ...]:
+        """The history attributes of ``segment_by``, in its order: the parts a contact's
+        history adds to its segment key."""
+        return tuple(name for name in self.segment_by if name in HISTORY_ATTRIBUTES)
 
 
 class SegmentSpec(_Model):

@@ -4,12 +4,14 @@ keys exist, shares add up, funnels are ordered, and the version 2 fields have [p
 from __future__ import annotations
 
 from bandit.outcomes import OUTCOMES, TRACKED_OUTCOMES
+from bandit.segment_keys import attributes
+from bandit.sequence import HISTORY_ATTRIBUTES
 from simulations.scenario import DEFAULT, Scenario, rate_for
 
 
 def cross_checks(sc: Scenario) -> list[str]:
     """Checks that need more than one field: keys exist, shares add up, funnels are ordered."""
-    problems: list[str] = population_checks(sc)
+    problems: list[str] = population_checks(sc) + segment_by_checks(sc)
     keys = sc.segment_keys
     known = set(keys)
     seen: set[str] = set()
@@ -61,11 +63,32 @@ def cross_checks(sc: Scenario) -> list[str]:
     return problems
 
 
+def segment_by_checks(sc: Scenario) -> list[str]:
+    """``[campaign] segment_by`` names history attributes, or attributes every segment key has
+    (``risk`` of ``risk=low``: already in the segment), each once."""
+    keys = sc.segment_keys
+    debtor = set.intersection(*(set(attributes(k)) for k in keys)) - set(HISTORY_ATTRIBUTES)
+    problems: list[str] = []
+    for i, name in enumerate(sc.campaign.segment_by):
+        if name in sc.campaign.segment_by[:i]:
+            problems.append(f"campaign.segment_by[{i}]: {name!r} appears twice")
+        elif name not in HISTORY_ATTRIBUTES and name not in debtor:
+            allowed = f"({', '.join(sorted(debtor))})" if debtor else "(they have none)"
+            problems.append(
+                f"campaign.segment_by[{i}]: {name!r} is neither a history attribute "
+                f"({', '.join(HISTORY_ATTRIBUTES)}) nor an attribute of every segment key "
+                f"{allowed}"
+            )
+    return problems
+
+
 def population_checks(sc: Scenario) -> list[str]:
     """[population] replaces daily_volume; the version 2 fields need it."""
     if sc.population is None:
         problems = [] if sc.daily_volume else ["daily_volume: give daily_volume or [population]"]
-        v2 = ("segment_by", "buckets", "min_days_between", "max_touches", "caps", "guardrails")
+        if sc.campaign.history_by:  # attributes of the segment keys alone change nothing
+            problems.append("campaign.segment_by: needs [population] (debtors who stay)")
+        v2 = ("buckets", "min_days_between", "max_touches", "caps", "guardrails")
         for field in v2:
             if getattr(sc.campaign, field) not in (None, [], {}):
                 problems.append(f"campaign.{field}: needs [population] (debtors who stay)")

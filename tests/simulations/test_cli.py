@@ -115,3 +115,30 @@ def test_an_output_path_that_is_a_folder_is_a_clear_error(tmp_path: Path) -> Non
         assert result.exit_code == 2, result.output
         assert "folder: give a file name" in " ".join(result.output.split())
         assert "Traceback" not in result.output
+
+
+def test_brackets_in_problems_names_and_paths_are_printed_as_written(tmp_path: Path) -> None:
+    """rich would read ``[population]`` as markup and print nothing in its place."""
+    population = SCENARIO.replace("daily_volume = 300", "") + "\n[population]\nnew_per_day = 50\n"
+    drift = tmp_path / "drift.toml"
+    drift.write_text(population + '\n[[drift]]\nat_day = 2\narm = "firm:sms"\npay_factor = 0.5\n')
+    result = runner.invoke(app, ["simulate", str(drift)])
+    assert result.exit_code == 2, result.output
+    assert "drift: not simulated with [population] yet" in result.output
+    named = tmp_path / "[pilot]" / "tiny.toml"
+    named.parent.mkdir()
+    named.write_text(SCENARIO.replace('name = "tiny"', 'name = "[bold]tiny"'), encoding="utf-8")
+    out = named.parent / "report.html"
+    ran = runner.invoke(app, ["simulate", str(named), "--policies", "uniform", "--reps", "1",
+                              "--out", str(out)])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    text = "".join(ran.output.split())
+    assert "[bold]tiny:1repsx8days" in text and f"report:{out}" in text
+    log = tmp_path / "log[2].csv"
+    write_csv(synthetic_log(7, rows=300), str(log))
+    missing = runner.invoke(app, ["replay", str(log), "--policy", "arm:[nope]:sms"])
+    assert missing.exit_code == 2
+    assert "arm '[nope]:sms' never appears" in " ".join(missing.output.split())
+    replayed = runner.invoke(app, ["replay", str(log), "--estimators", "ips"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "uniform on log[2].csv: 300 decisions" in replayed.output

@@ -9,7 +9,8 @@ import pytest
 
 from simulations import simulate
 from simulations.environment import Environment
-from simulations.population import Contact, run_population, touch_multiplier
+from simulations.history_cells import cell_keys
+from simulations.population import Contact, World, run_population, touch_multiplier
 from simulations.report import simulation_html
 from simulations.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 
@@ -65,7 +66,15 @@ def test_the_sequence_builtin_loads_with_its_population() -> None:
         (with_arm(0, when={"touch": {"min": 3, "max": 1}}), "min 3 is greater than max 1"),
         (with_arm(0, when={"colour": ["red"]}), "colour: is not a history attribute"),
         (with_arm(0, when={"last_outcome": []}), "last_outcome: lists no allowed values"),
-        (data(campaign={"segment_by": ["mood"]}), "campaign.segment_by"),
+        (
+            data(campaign={"segment_by": ["touch", "mood"]}),
+            "campaign.segment_by[1]: 'mood' is neither a history attribute (touch, last_outcome, "
+            "days_since_last, last_channel) nor an attribute of every segment key (risk)",
+        ),
+        (
+            data(campaign={"segment_by": ["risk", "touch", "risk"]}),
+            "campaign.segment_by[2]: 'risk' appears twice",
+        ),
         (
             data(campaign={"buckets": {"touch": [1, 2]}}),
             "campaign.buckets.touch: touch is not in segment_by",
@@ -202,6 +211,17 @@ def test_touch_factor_reads_exact_touches_then_the_largest_open_range() -> None:
     assert got == [0.5, 1.0, 2.0, 2.0, 3.0, 3.0]
 
 
+def test_overlapping_open_ranges_are_a_rule_the_largest_n_plus_with_n_at_most_touch() -> None:
+    """``{"2+" = 1.4, "3+" = 0.5}`` is valid: touch 2 takes "2+", touch 3 on "3+"; a touch of
+    its own ("4") beats every range; below the smallest range, 1.0. The world uses the rule."""
+    factors = {"2+": 1.4, "3+": 0.5, "4": 0.9}
+    assert [touch_multiplier(factors, t) for t in range(1, 7)] == [1.0, 1.4, 0.5, 0.9, 0.5, 0.5]
+    sc = validate_scenario(with_arm(1, touch_factor=factors))
+    world = World(Environment.from_scenario(sc))
+    assert sc.population is not None and sc.population.max_touches == 5
+    assert world.touch[1, 1:].tolist() == [1.0, 1.4, 0.5, 0.9, 0.5]
+
+
 def test_a_guardrail_stops_an_arm_that_makes_debtors_opt_out() -> None:
     """[campaign] guardrails: the arm whose sends opt 30% of debtors out is stopped in every
     repetition and never used after; the other arms are not; the summary counts the pauses."""
@@ -229,3 +249,33 @@ def test_guardrails_need_a_population_and_only_guard_opt_outs() -> None:
         campaign={**data()["campaign"], "guardrails": [{"outcome": "complaint", "max_rate": 0.01}]}
     )
     assert "campaign.guardrails" in problems(bad)
+
+
+@pytest.mark.parametrize(
+    "by", [["risk", "touch", "last_outcome"], ["touch", "risk", "last_outcome"]]
+)
+def test_a_debtor_attribute_in_segment_by_is_already_in_the_segment(by: list[str]) -> None:
+    """API style: ``risk`` (an attribute of the segment keys ``risk=low``/``risk=high``) stays
+    in the segment and adds no cells; the run equals the one without it, seed for seed."""
+    assert SMALL.campaign.segment_by == ["touch", "last_outcome"]
+    sc = validate_scenario(data(campaign={**data()["campaign"], "segment_by": by}))
+    assert sc.campaign.history_by == ("touch", "last_outcome")
+    for policy in ("thompson", "oracle"):
+        assert cell_keys(sc, policy) == cell_keys(SMALL, policy)
+    policies = "thompson,thompson-flat,uniform"
+    with_risk = simulate(sc, policies, reps=2, seed=8).summary()["policies"]
+    assert with_risk == simulate(SMALL, policies, reps=2, seed=8).summary()["policies"]
+
+
+def test_segment_by_with_only_debtor_attributes_needs_no_population() -> None:
+    payload = data(campaign={"segment_by": ["risk"]})
+    del payload["population"]
+    payload["daily_volume"] = 100
+    for i, arm in enumerate(payload["arms"]):
+        payload["arms"][i] = {
+            k: v for k, v in arm.items() if k not in ("opt_out", "touch_factor", "after", "when")
+        }
+    sc = validate_scenario(payload)
+    assert sc.campaign.history_by == ()
+    payload["campaign"] = {"segment_by": ["risk", "touch"]}
+    assert "campaign.segment_by: needs [population]" in problems(payload)
