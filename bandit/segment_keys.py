@@ -63,3 +63,12 @@ def step_of(key: str) -> str | None:
 def steps_of(keys: Sequence[str] | None) -> list[str | None] | None:
     """Each key's step (None: no keys given)."""
     return None if keys is None else [step_of(k) for k in keys]
+
+
+def debtor_part(key: str) -> str:
+    """The key without its history part (``risk=low`` of ``risk=low|touch=3``): what send-time
+    learning pools over (when to send is the debtor's, not the step's); the key itself when
+    it has no history part or nothing else."""
+    parts = key.split(SEPARATOR)
+    debtor = [p for p in parts if p.split("=", 1)[0] not in HISTORY_ATTRIBUTES]
+    return SEPARATOR.join(debtor) if debtor and len(debtor) < len(parts) else key

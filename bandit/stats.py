@@ -6,6 +6,7 @@ The cost of a decision depends on these shapes only, never on the number of past
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +78,19 @@ class ArmStats:
         return cls(
             np.zeros((segments, arms, len(OUTCOMES))), z, np.zeros((segments, arms, ages)), z
         )
+
+
+def take_rows(stats: ArmStats, rows: Sequence[int]) -> ArmStats:
+    """The statistics of the given segment rows, in that order (a row may repeat)."""
+    index = np.asarray(rows, dtype=np.int64)
+    return ArmStats(
+        successes=stats.successes[index],
+        closed=stats.closed[index],
+        pending=stats.pending[index],
+        sends=stats.sends[index],
+        amount_sum=stats.amount_sum[index],
+        amount_sq=stats.amount_sq[index],
+    )
 
 
 def decay(age_days: ArrayLike, half_life_days: float | None) -> FloatArray:

@@ -5,7 +5,7 @@ sampling over the slot arms of its channel (``choose``, after it). The math is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,11 +22,12 @@ from bandit.eligibility import ArmCatalog, Debtor, load_zone
 from bandit.outcomes import PAY
 from bandit.policies import Policy, Thompson, Uniform
 from bandit.posterior import objective_mean
-from bandit.sequence import History, Previous, cadence_block
+from bandit.segment_keys import debtor_part
+from bandit.sequence import HISTORY_ATTRIBUTES, History, Previous, cadence_block
 from bandit.slots import SlotSpace, decide_slots, pair_masks, send_times, slot_index
-from bandit.stats import ArmStats
+from bandit.stats import ArmStats, take_rows
 from bandit.summary import summarize
-from templates_store import statistics
+from templates_store import catalog, statistics
 from templates_store.catalog import ArmInfo
 
 
@@ -185,7 +186,13 @@ def slot_evidence(
 
     key = ("slot_prior", cfg.id, arm_ids, tuple(space.labels()), clock.today)
     prior = ctx.cache.get(key, pooled)
-    stats = slot_stats(session, cfg, arms, space, segment_ids, clock, read)
+    groups = debtor_groups(session, cfg, segment_ids)
+    if groups is None:
+        stats = slot_stats(session, cfg, arms, space, segment_ids, clock, read)
+    else:  # each segment's row: its debtor group's slot statistics, summed over the steps
+        members, rows = groups
+        summed = slot_stats(session, cfg, arms, space, list(members), clock, None, members)
+        stats = take_rows(summed, rows)
     return bandit_evidence.build(
         bandit_evidence.Counts(stats, elapsed),
         bandit_evidence.Arms.of(channels),
@@ -204,10 +211,12 @@ def slot_stats(
     segment_ids: Sequence[int] | None,
     clock: evidence.Clock,
     read: statistics.SlotRows | None,
+    group: Mapping[int, int] | None = None,
 ) -> ArmStats:
     """Slot statistics per (segment, slot arm), summed over each channel's arms (rows: the
-    given segments in order, or every segment with slot statistics when None), from the
-    rows ``read`` already, else read here."""
+    given segments in order, or every segment with slot statistics when None; with
+    ``group``, row ``group[segment]``, summed), from the rows ``read`` already, else read
+    here."""
     totals, days = read or statistics.slot_rows(
         session,
         campaign_id=cfg.id,
@@ -222,20 +231,48 @@ def slot_stats(
             return None  # a retired arm's or a former slot's statistics
         return space.index(channel_of[arm_id], slot_at[slot])
 
+    row_of = (lambda sid: group[sid]) if group is not None else (lambda sid: sid)
     sums: dict[tuple[int, int], np.ndarray] = {}
     for slot, row in totals:
         j = index(row.arm_id, slot)
         if j is not None:
             values = np.array([getattr(row, f) for f in _SUMMED], dtype=np.float64)
-            key = (row.segment_id, j)
+            key = (row_of(row.segment_id), j)
             sums[key] = sums.get(key, 0.0) + values
     rows = [statistics.StatRow(s, j, *_typed(v)) for (s, j), v in sums.items()]
-    pending = [(s, j, day, n) for s, a, slot, day, n in days if (j := index(a, slot)) is not None]
-    ids = list(segment_ids) if segment_ids is not None else sorted({s for s, _ in sums})
+    pending_by: dict[tuple[int, int, int], int] = {}
+    for s, a, slot, day, n in days:
+        if (j := index(a, slot)) is not None:
+            at = (row_of(s), j, day)
+            pending_by[at] = pending_by.get(at, 0) + n
+    pending = [(s, j, day, n) for (s, j, day), n in pending_by.items()]
+    if group is not None:
+        ids = list(range(max(group.values(), default=-1) + 1))
+    else:
+        ids = list(segment_ids) if segment_ids is not None else sorted({s for s, _ in sums})
     segment_index = {sid: i for i, sid in enumerate(ids)}
     return evidence.arrays(
         rows, pending, segment_index, {j: j for j in range(space.size)}, clock, cfg
     )
+
+
+def debtor_groups(
+    session: Session, cfg: CampaignConfig, segment_ids: Sequence[int]
+) -> tuple[dict[int, int], list[int]] | None:
+    """With history attributes beside debtor attributes in ``segment_by``, send-time learning
+    pools each segment with the others of its debtor part (``bandit.segment_keys.debtor_part``,
+    every step of the sequence): each member segment's group, and each given segment's.
+    None otherwise (then every segment learns on its own)."""
+    by = cfg.settings.segment_by
+    if not any(n in HISTORY_ATTRIBUTES for n in by) or all(n in HISTORY_ATTRIBUTES for n in by):
+        return None
+    key_of = {sid: key for key, sid in catalog.all_segments(session, campaign_id=cfg.id).items()}
+    parts = sorted({debtor_part(key_of[sid]) for sid in segment_ids})
+    number = {part: g for g, part in enumerate(parts)}
+    members = {
+        sid: number[part] for sid, key in key_of.items() if (part := debtor_part(key)) in number
+    }
+    return members, [members[sid] for sid in segment_ids]
 
 
 _SUMMED = tuple(statistics.StatRow.__dataclass_fields__)[2:]  # after segment_id, arm_id

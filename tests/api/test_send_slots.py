@@ -290,3 +290,22 @@ def test_the_audit_gives_the_reasons_at_the_send_time(api: Api) -> None:
     assert [r["code"] for r in voice["excluded_by"]] == ["frequency_cap"], voice
     chosen = next(a for a in record["arms"] if a["chosen"])
     assert chosen["eligible"] and chosen["excluded_by"] == []
+
+
+def test_send_time_is_learned_per_debtor_group_over_every_step(api: Api) -> None:
+    """With ``touch`` beside ``risk`` in ``segment_by``, a debtor's second reminder (segment
+    ``risk=high|touch=2``, new) draws its slot from every step's slot evidence of ``risk=high``
+    (bandit.segment_keys.debtor_part), not from an empty segment of its own."""
+    setup_campaign(api, segment_by=["risk", "touch"], buckets={}, send_slots=SLOTS, caps=[])
+    start = DAY - timedelta(days=2)
+    items = [debtor(f"d-{n}", channels=["sms"], at=iso(local(start, 9))) for n in range(12)]
+    first = api.post("/v1/campaigns/loans/decisions/batch", "sender", {"items": items}).json()
+    assert all(x["send"] and x["segment"] == "risk=high|touch=1" for x in first["results"])
+    second = api.post(
+        "/v1/campaigns/loans/decisions", "sender", debtor("d-0", channels=["sms"])
+    ).json()
+    assert second["segment"] == "risk=high|touch=2" and second["channel"] == "sms"
+    posterior = api.get(f"/v1/decisions/{second['decision_id']}", "analyst").json()
+    sends = {slot: entry["sends"] for slot, entry in posterior["slot_posterior"].items()}
+    learned = {s: sum(x["slot"] == s for x in first["results"]) for s in SLOTS}
+    assert sends == learned and sum(sends.values()) == 12

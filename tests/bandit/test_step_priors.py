@@ -13,7 +13,7 @@ from bandit.evidence import Arms, Counts, Learning, build
 from bandit.objectives import Objective
 from bandit.outcomes import OUTCOMES, PAY
 from bandit.priors import PriorSettings, pooled_weight, step_priors
-from bandit.segment_keys import bucket_label, join, step_of
+from bandit.segment_keys import bucket_label, debtor_part, join, step_of
 from bandit.sequence import HISTORY_ATTRIBUTES
 from bandit.stats import ArmStats
 
@@ -139,6 +139,17 @@ def test_the_step_of_a_key_is_its_history_part(named: list[tuple[str, str]]) -> 
     history = [f"{n}={v}" for n, v in named if n in HISTORY_ATTRIBUTES]
     debtor = [f"{n}={v}" for n, v in named if n not in HISTORY_ATTRIBUTES]
     assert step_of(key) == ("|".join(history) if history and debtor else None)
+
+
+@FAST
+@given(parts)
+def test_the_debtor_part_of_a_key_is_the_rest(named: list[tuple[str, str]]) -> None:
+    """Send time pools a key's steps: its debtor part, the key without its history part (the
+    key itself when it has no history part or nothing else)."""
+    key = join(f"{name}={value}" for name, value in named)
+    debtor = [f"{n}={v}" for n, v in named if n not in HISTORY_ATTRIBUTES]
+    mixed = debtor and len(debtor) < len(named)
+    assert debtor_part(key) == ("|".join(debtor) if mixed else key)
 
 
 def test_bucket_labels_as_segment_keys_write_them() -> None:
