@@ -147,10 +147,10 @@ def _bounds_problem(history: str, bounds: list[float]) -> str | None:
     """Why a range's bounds cannot be values of the numeric history attribute (None: they
     can): ``touch`` is a whole number from 1, ``days_since_last`` a number of days from 0."""
     least = LEAST[history]
-    if history == "touch" and any(not float(b).is_integer() for b in bounds):
-        return "touch range bounds must be whole numbers (touch counts contacts: 1, 2, ...)"
+    if history == "touch" and any(not float(b).is_integer() or b < least for b in bounds):
+        return f"range bounds must be whole numbers from {least}: touch counts a case's contacts"
     if any(b < least for b in bounds):
-        return f"{history} range bounds must be at least {least}"
+        return f"range bounds must be at least {least}: {history} counts whole days"
     return None
 
 
