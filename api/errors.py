@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas.campaigns import NotPatchable
 from api.schemas.errors import ErrorOut
+from api.schemas.problems import placed
 
 logger = logging.getLogger("dunning_bandit.api")
 
@@ -57,8 +59,31 @@ def _text(value: str) -> str:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
+    """A request error's location as a path ("" for the body itself)."""
     parts = [str(p) for p in (loc[1:] if loc[:1] == ("body",) else loc)]  # a field may be "body"
-    return _text(".".join(parts) or "body")
+    return ".".join(parts)
+
+
+def problems_of(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each pydantic error as ``{"field", "problem"}`` (and ``"input"`` when it has one):
+    the path of the setting it is about (api.schemas.problems) and what is wrong with it."""
+    found = []
+    for e in errors:
+        field, problem = placed(e, _location(tuple(e.get("loc", ()))))
+        item = {"field": _text(field or "body"), "problem": _text(problem)}
+        if "input" in e:
+            item["input"] = _safe(e["input"])
+        found.append(item)
+    return found
+
+
+def invalid_request(problems: Sequence[Mapping[str, Any]]) -> str:
+    """The message of a 422 ``invalid_request``: the first problem, and how many more."""
+    first = problems[0] if problems else {"field": "body", "problem": "invalid"}
+    message = f"{first['field']}: {first['problem']}"
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+    return message
 
 
 def _safe(value: Any) -> Any:
@@ -85,14 +110,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "field": _location(tuple(e.get("loc", ()))),
-                "problem": _text(e.get("msg", "")),
-                "input": _safe(e.get("input")),
-            }
-            for e in exc.errors()
-        ]
+        problems = problems_of([{"input": None, **e} for e in exc.errors()])
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             where = problems[0]["field"] if problems else "body"
             return JSONResponse(
@@ -101,10 +119,7 @@ def install(app: FastAPI) -> None:
                 ),
                 status_code=400,
             )
-        first = problems[0] if problems else {"field": "body", "problem": "invalid"}
-        message = f"{first['field']}: {first['problem']}"
-        if len(problems) > 1:
-            message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+        message = invalid_request(problems)
         return JSONResponse(error_body("invalid_request", message, problems), status_code=422)
 
     @app.exception_handler(Exception)

@@ -11,7 +11,9 @@ the store with the rest of the history), ``at`` is an argument.
   and before ``at``), or, when the caller keys cases by ``case_id``, the contacts with that
   case id (cases may interleave: each continues from its own latest contact).
 - Conditions: a template's ``when``; every clause must hold, else the arm is ineligible with
-  reason ``condition`` naming the clause.
+  reason ``condition`` naming the clause (``condition_exclusions``: the no-send reasons and
+  the audit word it alike). A range's bounds are finite numbers; on ``touch`` whole numbers
+  from 1, on ``days_since_last`` from 0 (the values those attributes take).
 - Cadence: ``min_days_between`` (reason ``too_soon``, until the previous contact's time plus
   that many days) and ``max_touches`` (reason ``max_touches``; waiting never lifts it).
 """
@@ -28,10 +30,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bandit.channels import CHANNELS
+from bandit.rules import Exclusion
 
 HISTORY_ATTRIBUTES: tuple[str, ...] = ("touch", "last_outcome", "days_since_last", "last_channel")
 OUTCOME_LEVELS: tuple[str, ...] = ("none", "opened", "clicked")
-NUMERIC = frozenset({"touch", "days_since_last"})
+# the numeric history attributes, each with the least value it takes (touch counts from 1;
+# days_since_last is a whole number of days, 0 for a contact the same day); the others are text
+LEAST: dict[str, int] = {"touch": 1, "days_since_last": 0}
+NUMERIC = frozenset(LEAST)
+CONDITION = "condition"  # the reason code of a failed condition
 _DAY = timedelta(days=1)
 
 History = dict[str, int | str | None]
@@ -112,23 +119,43 @@ def _clause_problems(field: str, clause: Any, history: str | None) -> list[tuple
             return [(field, f"values must be among {', '.join(CHANNELS)}")]
         if any(isinstance(v, dict | list) for v in clause):
             return [(field, "values must be text or numbers")]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in clause):
+            return [(field, "values must be text or finite numbers")]
         return []
     if isinstance(clause, Mapping):
         if not clause or set(clause) - {"min", "max"}:
             return [(field, "a range has 'min', 'max' or both, and nothing else")]
         bounds = [clause.get("min"), clause.get("max")]
-        if any(
-            b is not None and (isinstance(b, bool) or not isinstance(b, int | float))
-            for b in bounds
-        ):
+        if any(b is not None and not _is_number(b) for b in bounds):
             return [(field, "range bounds must be numbers")]
+        if any(b is not None and not math.isfinite(b) for b in bounds):
+            return [(field, "range bounds must be finite numbers")]
         if history is not None and history not in NUMERIC:
             return [(field, f"{history} is not a number: give a list of values")]
+        if history is not None:
+            problem = _bounds_problem(history, [b for b in bounds if b is not None])
+            if problem is not None:
+                return [(field, problem)]
         low, high = bounds
         if low is not None and high is not None and low > high:
             return [(field, f"min {low} is greater than max {high}")]
         return []
     return [(field, "must be a list of allowed values or a {'min', 'max'} range")]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _bounds_problem(history: str, bounds: list[float]) -> str | None:
+    """Why a range's bounds cannot be values of the numeric history attribute (None: they
+    can): ``touch`` is a whole number from 1, ``days_since_last`` a number of days from 0."""
+    least = LEAST[history]
+    if history == "touch" and any(not float(b).is_integer() or b < least for b in bounds):
+        return f"range bounds must be whole numbers from {least}: touch counts a case's contacts"
+    if any(b < least for b in bounds):
+        return f"range bounds must be at least {least}: {history} counts whole days"
+    return None
 
 
 def _holds(clause: Any, value: Any) -> bool:
@@ -156,6 +183,25 @@ def failed_clause(
         elif not _holds(clause, history.get(name)):
             return name
     return None
+
+
+def condition_exclusions(
+    keys: Sequence[str],
+    channels: Sequence[str],
+    conditions: Sequence[Mapping[str, Any] | None],
+    history: Mapping[str, Any],
+    attributes: Mapping[str, Any],
+) -> tuple[Exclusion, ...]:
+    """A ``condition`` exclusion, naming the clause that failed, for each arm whose condition
+    does not hold for a debtor with ``history`` and ``attributes`` (the no-send reasons and
+    the audit both word it here); waiting never lifts it (``until`` None)."""
+    found = []
+    for key, channel, when in zip(keys, channels, conditions, strict=True):
+        clause = failed_clause(when, history, attributes)
+        if clause is not None:
+            detail = f"{key}: its condition on {clause} does not hold for this debtor"
+            found.append(Exclusion(CONDITION, key, channel, detail, None))
+    return tuple(found)
 
 
 def condition_mask(

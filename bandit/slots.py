@@ -36,7 +36,14 @@ _MINUTES_PER_DAY = 24 * 60
 
 
 class SlotError(ValueError):
-    """A campaign's ``send_slots`` are malformed, overlap, or reach into quiet hours."""
+    """A campaign's ``send_slots`` are malformed, overlap, or reach into quiet hours;
+    ``index`` the offending entry's (None: the list as a whole or a lone window), ``problem``
+    what is wrong with it (the message names the entry: ``send_slots[1]: …``)."""
+
+    def __init__(self, problem: str, index: int | None = None) -> None:
+        super().__init__(problem if index is None else f"send_slots[{index}]: {problem}")
+        self.index = index
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -89,18 +96,17 @@ def parse_slots(texts: Sequence[str], rules: ContactRules) -> tuple[Slot, ...]:
         try:
             slot = parse_slot(text)
         except SlotError as exc:
-            raise SlotError(f"send_slots[{i}]: {exc}") from exc
+            raise SlotError(exc.problem, i) from exc
         quiet = quiet_minutes(slot, rules)
         if quiet is not None:
             raise SlotError(
-                f"send_slots[{i}]: {text!r} reaches into the quiet hours at "
-                f"{quiet // 60:02d}:{quiet % 60:02d}; every window must lie outside them"
+                f"{text!r} reaches into the quiet hours at "
+                f"{quiet // 60:02d}:{quiet % 60:02d}; every window must lie outside them",
+                i,
             )
         for j, other in enumerate(slots):
             if slot.start < other.end and other.start < slot.end:
-                raise SlotError(
-                    f"send_slots[{i}]: {text!r} overlaps send_slots[{j}] {other.label!r}"
-                )
+                raise SlotError(f"{text!r} overlaps send_slots[{j}] {other.label!r}", i)
         slots.append(slot)
     return tuple(slots)
 

@@ -10,7 +10,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from api.currencies import CurrencyCode, is_currency
 from api.schemas.common import NO_NUL, TIME, Channel, Key, Locale, Strict
+from api.schemas.problems import FieldProblem
 from bandit.rules import ContactRules
+from bandit.sequence import HISTORY_ATTRIBUTES, LEAST
 from bandit.slots import MAX_SLOTS, SlotError, parse_slots
 
 
@@ -154,18 +156,25 @@ class CampaignCreate(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignCreate:
-        for attribute, edges in self.buckets.items():
-            if attribute not in self.segment_by:
-                raise ValueError(f"buckets.{attribute}: '{attribute}' is not in segment_by")
-            if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
-                raise ValueError(
-                    f"buckets.{attribute}: edges must be strictly increasing, e.g. [0, 31, 61, 91]"
+        """Settings that must agree with each other (each problem named by its setting)."""
+        for i, name in enumerate(self.segment_by):
+            if name in self.segment_by[:i]:
+                first = self.segment_by.index(name)
+                raise FieldProblem(
+                    f"segment_by[{i}]", f"{name!r} is segment_by[{first}] already: name it once"
                 )
+        for attribute, edges in self.buckets.items():
+            problem = bucket_problem(attribute, edges, self.segment_by)
+            if problem is not None:
+                raise FieldProblem(f"buckets.{attribute}", problem)
         if isinstance(self.objective, dict) and not any(w > 0 for w in self.objective.values()):
-            raise ValueError("objective: at least one weight must be greater than zero")
+            raise FieldProblem("objective", "at least one weight must be greater than zero")
         outcomes = [g.outcome for g in self.guardrails]
-        if len(set(outcomes)) < len(outcomes):
-            raise ValueError("guardrails: one guardrail per outcome")
+        for i, outcome in enumerate(outcomes):
+            if outcome in outcomes[:i]:
+                raise FieldProblem(
+                    f"guardrails[{i}]", f"a second guardrail on {outcome}: one per outcome"
+                )
         if self.send_slots:
             quiet = (
                 self.quiet_hours.rules()
@@ -175,10 +184,37 @@ class CampaignCreate(Strict):
             try:
                 parse_slots(self.send_slots, quiet)
             except SlotError as exc:
-                raise ValueError(str(exc)) from exc
+                where = "send_slots" if exc.index is None else f"send_slots[{exc.index}]"
+                raise FieldProblem(where, exc.problem) from exc
         if self.policy == "champion" and self.control is None:
-            raise ValueError("policy 'champion' needs a control template (control.template)")
+            raise FieldProblem(
+                "control", "policy 'champion' needs a control template (control.template)"
+            )
         return self
+
+
+def bucket_problem(attribute: str, edges: list[float], segment_by: list[str]) -> str | None:
+    """What is wrong with ``buckets[attribute]`` (None: nothing): the attribute is not in
+    ``segment_by``, the edges do not increase, or it is a history attribute whose values are
+    text (last_outcome, last_channel) or lie below the first edge (touch from 1,
+    days_since_last from 0: such a decision would have no bucket)."""
+    if attribute not in segment_by:
+        return f"'{attribute}' is not in segment_by"
+    if not edges or any(b <= a for a, b in itertools.pairwise(edges)):
+        return "edges must be strictly increasing, e.g. [0, 31, 61, 91]"
+    if attribute in HISTORY_ATTRIBUTES and attribute not in LEAST:
+        numeric = ", ".join(LEAST)
+        return (
+            f"{attribute} is text: only numeric attributes have buckets "
+            f"(of the history attributes: {numeric})"
+        )
+    least = LEAST.get(attribute)
+    if least is not None and edges[0] > least:
+        return (
+            f"the first edge must be at most {least}: {attribute} starts at {least}, and a "
+            "value below the first edge has no bucket"
+        )
+    return None
 
 
 class CampaignPublic(CampaignCreate):

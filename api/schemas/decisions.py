@@ -29,6 +29,7 @@ from api.schemas.common import (
     not_text,
 )
 from api.schemas.errors import ItemError
+from api.schemas.problems import FieldProblem, placed
 from bandit.rules import CODES
 from bandit.variables import CODE as MISSING_VARIABLES
 
@@ -130,23 +131,24 @@ class DecideIn(Strict):
     @field_validator("attributes")
     @classmethod
     def _finite(cls, value: dict[str, Attribute]) -> dict[str, Attribute]:
-        _finite_and_short("attributes", value, 200)
+        _finite_and_short(value, 200)
         return value
 
     @field_validator("variables")
     @classmethod
     def _finite_vars(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
-        _finite_and_short("variables", value, 2000)
+        _finite_and_short(value, 2000)
         return value
 
 
-def _finite_and_short(field: str, values: Mapping[str, object], longest: int) -> None:
-    """Every number finite and every text at most ``longest`` characters, else ValueError."""
+def _finite_and_short(values: Mapping[str, object], longest: int) -> None:
+    """Every number finite and every text at most ``longest`` characters, else a problem
+    placed at the value's name (under the field validated)."""
     for name, v in values.items():
         if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError(f"{field}.{name} must be a finite number")
+            raise FieldProblem(name, "must be a finite number")
         if isinstance(v, str) and len(v) > longest:
-            raise ValueError(f"{field}.{name} is longer than {longest} characters")
+            raise FieldProblem(name, f"is longer than {longest} characters")
 
 
 class Reason(BaseModel):
@@ -201,14 +203,11 @@ class BadItem(BaseModel):
 
 
 def _item_error(index: int, exc: ValidationError) -> ItemError:
-    problems = [
-        {
-            "field": f"items[{index}]"
-            + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]),
-            "problem": e["msg"],
-        }
-        for e in exc.errors(include_url=False, include_input=False)
-    ]
+    problems = []
+    for e in exc.errors(include_url=False, include_input=False):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
+        field, problem = placed(e, f"items[{index}]{where}")
+        problems.append({"field": field, "problem": problem})
     first = problems[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return ItemError(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.currencies import CurrencyCode
 from api.schemas.common import NO_NUL, SENT, Channel, Key, Strict
 from api.schemas.errors import ItemError
+from api.schemas.problems import FieldProblem
 
 EventType = Literal["open", "click", "pay", "opt_out", "complaint", "conversation"]
 
@@ -61,13 +62,13 @@ class EventIn(Strict):
                 "give decision_id, or campaign and debtor_id for last-touch attribution"
             )
         if self.amount is not None and self.type != "pay":
-            raise ValueError("amount is only for pay events")
+            raise FieldProblem("amount", "is only for pay events")
         if self.channel is not None and self.type != "opt_out":
-            raise ValueError("channel is only for opt_out events")
+            raise FieldProblem("channel", "is only for opt_out events")
         if self.address is not None and self.type != "opt_out":
-            raise ValueError("address is only for opt_out events")
+            raise FieldProblem("address", "is only for opt_out events")
         if self.address is not None and self.decision_id is None and self.channel is None:
-            raise ValueError("an opt-out of one address by debtor names its channel")
+            raise FieldProblem("channel", "an opt-out of one address by debtor names its channel")
         return self
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.arms import TemplateStatus
 from api.schemas.common import NO_NUL, SENT, Channel, Key, Locale, Strict
+from api.schemas.problems import FieldProblem
 from bandit.sequence import condition_problems
 
 Purpose = Literal["collection", "marketing"]
@@ -64,10 +65,10 @@ class TemplateUpdate(Strict):
     def _condition(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
             problems = condition_problems(value)
-            if problems:
-                raise ValueError(
-                    "; ".join(f"when.{field} {problem}" for field, problem in problems)
-                )
+            if problems:  # placed at the first; the others named in its message
+                (field, problem), *others = problems
+                also = "".join(f"; when.{other} {text}" for other, text in others)
+                raise FieldProblem(field, problem + also)
         return value
 
 

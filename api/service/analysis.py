@@ -22,6 +22,7 @@ from api.service.slots import slot_summaries
 from bandit.addresses import Conversation
 from bandit.decide import decide_batch
 from bandit.eligibility import Contact, Debtor, eligibility
+from bandit.sequence import condition_exclusions
 from bandit.stats import ArmStats
 from bandit.summary import summarize
 from bandit.variables import exclusions, missing_for
@@ -234,7 +235,8 @@ def _reasons(
     session: Session, decision: Decision, cfg: CampaignConfig, infos: list[ArmInfo]
 ) -> dict[str, list[dict[str, Any]]]:
     """Per arm key, every rule excluding it for the debtor at the send time as the decision
-    judged it (arms as if active: their status may have changed since), and lacking variables."""
+    judged it (arms as if active: their status may have changed since), lacking variables and
+    a condition that failed for the history attributes the decision saw."""
     debtor_then = _debtor_then(session, decision, cfg, infos)
     every = tuple(True for _ in infos)
     everything_active = replace(
@@ -248,6 +250,14 @@ def _reasons(
         given = frozenset(inputs["variables"])
         missing = missing_for(needs, debtor_then.locale, cfg.rules.fallback_locale, given)
         found += exclusions([a.key for a in infos], [a.channel for a in infos], missing)
+    if "history" in inputs:  # the history attributes it saw (recorded since conditions exist)
+        found += condition_exclusions(
+            [a.key for a in infos],
+            [a.channel for a in infos],
+            [a.when for a in infos],
+            inputs["history"],
+            inputs.get("attributes") or {},
+        )
     reasons: dict[str, list[dict[str, Any]]] = {}
     for e in found:
         reasons.setdefault(e.arm, []).append({"code": e.code, "detail": e.detail})

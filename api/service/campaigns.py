@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.errors import ApiError, not_found
+from api.errors import ApiError, invalid_request, not_found, problems_of
 from api.schemas import CampaignCreate, CampaignPublic
 from api.schemas.campaigns import CampaignPatch
 from api.service.access import SERVICE, Caller
@@ -53,17 +53,8 @@ def patch(session: Session, key: str, body: CampaignPatch, now: datetime) -> Cam
     try:
         settings = _standard_names(CampaignCreate.model_validate(merged).model_dump(mode="json"))
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        first = problems[0]
-        message = (
-            f"{first['field']}: {first['problem']}"
-            if first["field"] != "body"
-            else first["problem"]
-        )
-        raise ApiError(422, "invalid_request", message, problems) from exc
+        problems = problems_of(exc.errors(include_url=False, include_input=False))
+        raise ApiError(422, "invalid_request", invalid_request(problems), problems) from exc
     settings["name"] = settings["name"] or key
     campaign_settings.change(
         session, campaign=campaign, name=settings["name"], settings=settings, now=now

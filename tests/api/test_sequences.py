@@ -178,3 +178,32 @@ def test_conditions_are_validated_at_registration(api: Api) -> None:
         )
         assert r.status_code == 422, (when, r.text)
         assert field in r.text, r.text
+
+
+def test_the_audit_names_a_failed_condition_as_the_decide_does(api: Api) -> None:
+    campaign(api)
+    held = decide(api, "d-0", at(), channels=["sms"], variables={})  # nothing renders
+    said = {
+        r["arm"]: {"code": r["code"], "detail": r["detail"]}
+        for r in held["reasons"]
+        if r["code"] == "condition"
+    }
+    assert list(said) == ["follow-up:sms"] and "touch" in said["follow-up:sms"]["detail"]
+    first = decide(api, "d-1", at())
+    second = decide(api, "d-1", at(days=1))  # touch 2, but the first was never clicked
+    for sent, clause in ((first, "touch"), (second, "last_outcome")):
+        assert sent["send"] is True and sent["template"] != "follow-up", sent
+        audit = api.get(f"/v1/decisions/{sent['decision_id']}", "analyst").json()
+        arms = {a["arm"]: a for a in audit["arms"]}
+        assert arms["follow-up:sms"]["eligible"] is False
+        ((why,),) = [arms["follow-up:sms"]["excluded_by"]]
+        assert why["code"] == "condition" and clause in why["detail"], why
+    audit = api.get(f"/v1/decisions/{first['decision_id']}", "analyst").json()
+    (why,) = next(a["excluded_by"] for a in audit["arms"] if a["arm"] == "follow-up:sms")
+    # the same words as the decide's no-send reason
+    assert {"code": why["code"], "detail": why["detail"]} == said["follow-up:sms"]
+    event(api, "c-1", "click", second["decision_id"], at(days=1, hours=1))
+    third = decide(api, "d-1", at(days=2))  # touch 3 after a click: follow-up may be sent
+    audit = api.get(f"/v1/decisions/{third['decision_id']}", "analyst").json()
+    arms = {a["arm"]: a for a in audit["arms"]}
+    assert arms["follow-up:sms"]["eligible"] is True and arms["follow-up:sms"]["excluded_by"] == []

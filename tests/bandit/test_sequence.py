@@ -3,8 +3,10 @@ attributes, conditions never pass an arm whose clause fails, cadence."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +15,7 @@ from bandit.sequence import (
     Cadence,
     Previous,
     cadence_block,
+    condition_exclusions,
     condition_mask,
     condition_problems,
     failed_clause,
@@ -131,6 +134,13 @@ def test_an_arm_whose_condition_fails_is_never_eligible(
                 holds = clause.get("min", -1) <= value <= clause.get("max", 10**9)
             assert bool(mask[i, k]) == holds, (when, history, attrs)
             assert (failed_clause(when, history, attrs) is None) == holds
+        keys = [f"t{k}:sms" for k in range(len(conditions))]
+        found = condition_exclusions(keys, ["sms"] * len(keys), conditions, history, attrs)
+        assert [e.arm for e in found] == [keys[k] for k in np.flatnonzero(~mask[i])]
+        for e in found:
+            clause = failed_clause(conditions[keys.index(e.arm)], history, attrs)
+            assert (e.code, e.channel, e.until) == ("condition", "sms", None)
+            assert e.detail == f"{e.arm}: its condition on {clause} does not hold for this debtor"
 
 
 @settings(max_examples=300, deadline=None)
@@ -160,3 +170,37 @@ def test_condition_problems_name_the_field() -> None:
     assert [f for f, _ in condition_problems({"x": [1]})] == ["x"]
     assert [f for f, _ in condition_problems({"last_outcome": {"min": 1}})] == ["last_outcome"]
     assert condition_problems({"touch": {"min": 2}, "attributes": {"risk": ["high"]}}) == []
+
+
+numbers = st.integers(-(10**6), 10**6) | st.floats(allow_nan=True, allow_infinity=True)
+bounds = st.fixed_dictionaries({}, optional={"min": numbers, "max": numbers}).filter(bool)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["touch", "days_since_last", "attributes"]), bounds)
+def test_a_range_is_accepted_only_with_bounds_its_attribute_can_take(
+    name: str, clause: dict[str, float]
+) -> None:
+    """Bounds are finite; on touch whole numbers from 1; on days_since_last from 0; min <= max
+    (anything else is a problem naming the clause)."""
+    when = {"attributes": {"dpd": clause}} if name == "attributes" else {name: clause}
+    values = list(clause.values())
+    good = all(math.isfinite(v) for v in values)
+    if good and name == "touch":
+        good = all(float(v).is_integer() and v >= 1 for v in values)
+    if good and name == "days_since_last":
+        good = all(v >= 0 for v in values)
+    if good and len(values) == 2:
+        good = clause["min"] <= clause["max"]
+    problems = condition_problems(when)
+    assert (problems == []) == good, (when, problems)
+    field = "attributes.dpd" if name == "attributes" else name
+    assert all(f == field for f, _ in problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True) | st.text(max_size=3), min_size=1, max_size=4))
+def test_allowed_values_are_text_or_finite_numbers(values: list[float | str]) -> None:
+    problems = condition_problems({"attributes": {"risk": values}})
+    finite = all(not isinstance(v, float) or math.isfinite(v) for v in values)
+    assert (problems == []) == finite
