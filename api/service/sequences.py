@@ -9,7 +9,7 @@ from datetime import datetime
 from api.schemas import Reason
 from api.service.preparation import Prepared, arm_catalog
 from bandit.eligibility import eligibility
-from bandit.sequence import cadence_block, failed_clause
+from bandit.sequence import cadence_block, condition_exclusions
 
 
 def explain(
@@ -19,14 +19,14 @@ def explain(
     other rules' ``next_allowed_at``: after ``too_soon`` lifts, when the other rules allow
     it then (None when ``max_touches`` holds, which waiting never lifts)."""
     at, history = p.times[i], p.histories[i]
-    reasons = []
-    for arm in p.arms:
-        clause = failed_clause(arm.when, history, p.attributes[i])
-        if clause is not None:
-            detail = f"{arm.key}: its condition on {clause} does not hold for this debtor"
-            reasons.append(
-                Reason(code="condition", arm=arm.key, channel=arm.channel, detail=detail)
-            )
+    arms = p.arms
+    reasons = [
+        Reason(code=e.code, arm=e.arm, channel=e.channel, detail=e.detail)
+        for e in condition_exclusions(
+            [a.key for a in arms], [a.channel for a in arms], [a.when for a in arms],
+            history, p.attributes[i],
+        )
+    ]  # fmt: skip
     block = cadence_block(p.cfg.cadence, p.previous[i], history, at)
     if block is None:
         return reasons, next_allowed_at
