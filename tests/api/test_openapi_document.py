@@ -184,6 +184,7 @@ def test_every_reason_code_is_listed() -> None:
     text = _sources() + (ROOT / "bandit" / "sequence.py").read_text()
     given = set(re.findall(r"Reason\(\s*code=\"([a-z_]+)\"", text))
     given |= set(re.findall(r"return \(\"([a-z_]+)\", detail", text))
+    given |= set(re.findall(r"^[A-Z_]+ = \"([a-z_]+)\"  # the reason code", text, re.M))
     assert {"too_soon", "max_touches", "sms_too_long", "condition"} <= given
     assert given <= set(REASON_CODES), sorted(given - set(REASON_CODES))
 
