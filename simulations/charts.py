@@ -272,6 +272,11 @@ def figures_html(
     return "\n".join(parts)
 
 
+def estimate(mean: float, low: float, high: float, spec: str = ".4f") -> str:
+    """A figure with its interval in a table cell: ``0.0123 [0.0101, 0.0150]``."""
+    return f"{mean:{spec}} <span class='note'>[{low:{spec}}, {high:{spec}}]</span>"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An HTML table; cells are trusted HTML, headers are escaped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)

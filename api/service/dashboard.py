@@ -184,7 +184,7 @@ def _arm_table(out: ArmsOut) -> str:
             f"{a.sends:,}",
             f"{a.pays:,}",
             f"{a.pending:,}",
-            f"{a.mean:.4f} <span class='note'>[{a.low:.4f}, {a.high:.4f}]</span>",
+            charts.estimate(a.mean, a.low, a.high),
             f"{a.p_best:.2f}",
             f"{a.allocation:.2f}",
         ]

@@ -70,7 +70,7 @@ def table(pooled: ArmsOut) -> list[str]:
             html.escape(s.slot),
             f"{s.sends:,}",
             f"{s.pays:,}",
-            f"{s.mean:.4f} <span class='note'>[{s.low:.4f}, {s.high:.4f}]</span>",
+            charts.estimate(s.mean, s.low, s.high),
             f"{s.p_best:.2f}",
         ]
         for s in pooled.slots
