@@ -240,12 +240,9 @@ def slot_stats(
             key = (row_of(row.segment_id), j)
             sums[key] = sums.get(key, 0.0) + values
     rows = [statistics.StatRow(s, j, *_typed(v)) for (s, j), v in sums.items()]
-    pending_by: dict[tuple[int, int, int], int] = {}
-    for s, a, slot, day, n in days:
-        if (j := index(a, slot)) is not None:
-            at = (row_of(s), j, day)
-            pending_by[at] = pending_by.get(at, 0) + n
-    pending = [(s, j, day, n) for (s, j, day), n in pending_by.items()]
+    pending = [  # evidence.arrays adds up the pending counts of rows that share a group
+        (row_of(s), j, day, n) for s, a, slot, day, n in days if (j := index(a, slot)) is not None
+    ]
     if group is not None:
         ids = list(range(max(group.values(), default=-1) + 1))
     else:
